@@ -1,0 +1,30 @@
+"""Paths, budgets and limits. Every other module (and ``nbgrader_config.py``) reads them from here."""
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS = ROOT / "solutions"     # nbgrader source: solutions/<topic>/<topic>.{py,ipynb}
+NOTEBOOKS = ROOT / "notebooks"     # nbgrader release, committed
+MUTANTS = ROOT / "autograder" / "mutants"
+
+# Budgets (seconds, on the 2-core CI CPU). Checked by `python3 course.py bench`, not by timed tests.
+NOTEBOOK_BUDGET_S = 30.0
+NOTEBOOK_TARGET_S = 15.0
+COURSE_BUDGET_S = 600.0
+EXPLORER_RETRAIN_BUDGET_S = 0.5
+
+# nbgrader execution limits: one cell may train a small model; a whole notebook must not hang CI.
+CELL_TIMEOUT_S = 120
+
+# stderr lines that are harmless and must not zero a graded cell (nbgrader zeroes any test cell
+# that writes to stderr). Kept narrow on purpose: only Python warnings raised from inside the
+# installed libraries (torch, numpy, scikit-learn, matplotlib), never a student's own traceback.
+STDERR_IGNORE_PATTERN = r"site-packages/(torch|numpy|sklearn|matplotlib)/\S+:\d+: \w*Warning: "
+
+MIN_MUTANTS_PER_EXERCISE = 3
+
+
+def topics() -> list[str]:
+    """Topic slugs that have a solution notebook source, sorted (``["05_weight_initialization", ...]``)."""
+    return sorted(p.parent.name for p in SOLUTIONS.glob("*/*.py") if p.stem == p.parent.name)

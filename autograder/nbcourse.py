@@ -1,0 +1,105 @@
+"""Real nbgrader, run in a scratch course directory.
+
+Everything that must be *real* nbgrader (generate_assignment, autograde, the gradebook) goes
+through :class:`ScratchCourse`, so the repository never gets a ``gradebook.db``, an
+``autograded/`` folder or a half-written release.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nbgrader.api import Gradebook, MissingEntry
+
+from autograder.config import ROOT, SOLUTIONS
+
+
+def subprocess_env() -> dict[str, str]:
+    """The environment for nbgrader subprocesses: this venv's bin/ first on PATH (nbgrader
+    shells out to ``alembic``) and the repository importable (``nbgrader_config.py`` imports
+    :mod:`autograder.config`)."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+class NbgraderError(RuntimeError):
+    """An nbgrader command failed; the message carries its output."""
+
+
+@dataclass
+class NotebookScore:
+    """Scores of one autograded notebook, read from nbgrader's gradebook.
+
+    ``cells`` maps each graded cell's grade_id to ``(score, max_score)``; manually graded
+    cells that nobody has graded yet have ``score = None``.
+    """
+
+    code_score: float
+    max_code_score: float
+    cells: dict[str, tuple[float | None, float]] = field(default_factory=dict)
+
+
+class ScratchCourse:
+    """An nbgrader course directory under ``root`` that uses this repository's config."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / "nbgrader_config.py", self.root / "nbgrader_config.py")
+        self.db_url = f"sqlite:///{self.root / 'gradebook.db'}"
+
+    def add_source(self, topic: str) -> None:
+        """Copy ``solutions/<topic>/`` (without its .py twin) into the course's source folder."""
+        dest = self.root / "solutions" / topic
+        if dest.exists():
+            shutil.rmtree(dest)
+        shutil.copytree(SOLUTIONS / topic, dest,
+                        ignore=shutil.ignore_patterns("*.py", ".ipynb_checkpoints", "__pycache__"))
+
+    def nbgrader(self, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
+        """Run ``nbgrader ARGS`` in this course directory; raise :class:`NbgraderError` on failure."""
+        proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=self.root,
+                              capture_output=True, text=True, env=subprocess_env(), timeout=timeout)
+        if proc.returncode != 0:
+            raise NbgraderError(f"nbgrader {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def generate(self, topic: str, db: bool = True) -> Path:
+        """``nbgrader generate_assignment`` (recording the assignment in the gradebook when
+        ``db``); returns the release notebook path."""
+        self.add_source(topic)
+        self.nbgrader("generate_assignment", topic, "--force", *([] if db else ["--no-db"]))
+        return self.root / "notebooks" / topic / f"{topic}.ipynb"
+
+    def submit(self, student: str, topic: str, notebook: Path) -> Path:
+        """Place ``notebook`` as ``submitted/<student>/<topic>/<topic>.ipynb``."""
+        dest = self.root / "submitted" / student / topic / f"{topic}.ipynb"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(notebook, dest)
+        return dest
+
+    def autograde(self, topic: str, student: str | None = None, timeout: float | None = None) -> subprocess.CompletedProcess:
+        args = ["autograde", topic, "--force"]
+        if student:
+            args.append(f"--student={student}")
+        return self.nbgrader(*args, timeout=timeout)
+
+    def score(self, topic: str, student: str) -> NotebookScore:
+        """Read one autograded submission's scores from the gradebook.
+
+        Raises:
+            NbgraderError: if the submission was never autograded.
+        """
+        with Gradebook(self.db_url) as gb:
+            try:
+                nb = gb.find_submission_notebook(topic, topic, student)
+            except MissingEntry as exc:
+                raise NbgraderError(f"no autograded submission of {topic} by {student}") from exc
+            cells = {g.name: (g.score, g.max_score) for g in nb.grades}
+            return NotebookScore(float(nb.code_score), float(nb.max_code_score), cells)

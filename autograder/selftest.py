@@ -1,0 +1,173 @@
+"""Prove that the graders discriminate.
+
+Three checks per topic:
+
+1. **Solution → full marks**, through real ``nbgrader autograde`` (:func:`autograde_check`).
+2. **Untouched release → 0** on the autograded cells, through real ``nbgrader autograde``.
+3. **Every mutant loses points** (:func:`mutant_check`). This takes a faster, equivalent path:
+   one kernel per notebook runs the solution notebook once; then, for each mutant, it runs the
+   mutated solution cell followed by every graded test cell (hidden tests included), scores
+   them the way nbgrader does (an error or any stderr output not matched by the ignore
+   pattern scores 0), and restores the original cell before the next mutant.
+"""
+from __future__ import annotations
+
+import copy
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+from autograder.build import solution_path
+from autograder.config import CELL_TIMEOUT_S, STDERR_IGNORE_PATTERN
+from autograder.mutants import Mutant, load_mutants
+from autograder.nbcourse import ScratchCourse
+
+
+@dataclass
+class MutantResult:
+    topic: str
+    exercise: str      # grade_id of the mutated solution cell
+    mutant: str
+    points: float      # points the mutant scored
+    max_points: float
+    failed_cells: list[str]
+    error: str | None = None  # set when the mutant itself is broken (does not even run)
+
+    @property
+    def caught(self) -> bool:
+        return self.error is None and self.points < self.max_points
+
+
+@dataclass
+class AutogradeResult:
+    topic: str
+    solution_points: float
+    release_points: float
+    max_points: float
+
+    @property
+    def ok(self) -> bool:
+        return self.solution_points == self.max_points and self.release_points == 0 and self.max_points > 0
+
+
+def nbgrader_meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def test_cells(nb) -> list[tuple[int, object]]:
+    """(index, cell) of every autograded test cell: code cells with ``grade: true``."""
+    return [(i, c) for i, c in enumerate(nb.cells)
+            if c.cell_type == "code" and nbgrader_meta(c).get("grade") and not nbgrader_meta(c).get("solution")]
+
+
+def cell_points(cell) -> float:
+    """Points nbgrader would give this executed test cell (see nbgrader.utils.determine_grade)."""
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            return 0.0
+        if out.get("output_type") == "stream" and out.get("name") == "stderr" \
+                and not re.search(STDERR_IGNORE_PATTERN, out.get("text", "")):
+            return 0.0
+    return float(nbgrader_meta(cell).get("points", 0))
+
+
+def _error_text(cell) -> str:
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            return f"{out.get('ename')}: {out.get('evalue')}"
+        if out.get("output_type") == "stream" and out.get("name") == "stderr":
+            return "stderr: " + out.get("text", "")[:200]
+    return ""
+
+
+def mutant_check(topic: str, mutants: list[Mutant] | None = None) -> tuple[float, list[MutantResult]]:
+    """Run all of a topic's mutants in one kernel.
+
+    Returns:
+        ``(baseline_points, results)``; ``baseline_points`` is what the unmutated solution
+        scored on the same path (it must equal the maximum, or the comparison means nothing).
+
+    Raises:
+        RuntimeError: if the solution itself does not score full marks on this path.
+    """
+    mutants = load_mutants(topic) if mutants is None else mutants
+    path = solution_path(topic)
+    nb = nbformat.read(path, as_version=4)
+    by_id = {nbgrader_meta(c).get("grade_id"): (i, c) for i, c in enumerate(nb.cells)}
+    tests = test_cells(nb)
+    max_points = sum(float(nbgrader_meta(c)["points"]) for _, c in tests)
+    client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", allow_errors=True,
+                            interrupt_on_timeout=True, resources={"metadata": {"path": str(path.parent)}})
+
+    def run(index: int, source: str | None = None):
+        cell = copy.deepcopy(nb.cells[index])
+        if source is not None:
+            cell.source = source
+        client.execute_cell(cell, index)
+        return cell
+
+    def score_tests() -> tuple[float, list[str]]:
+        points, failed = 0.0, []
+        for i, _ in tests:
+            cell = run(i)
+            got = cell_points(cell)
+            points += got
+            if got < float(nbgrader_meta(cell)["points"]):
+                failed.append(f"{nbgrader_meta(cell)['grade_id']} ({_error_text(cell)})")
+        return points, failed
+
+    results: list[MutantResult] = []
+    with client.setup_kernel():
+        for i, cell in enumerate(nb.cells):
+            if cell.cell_type == "code":
+                client.execute_cell(cell, i)
+        baseline, failed = score_tests()
+        if baseline != max_points:
+            raise RuntimeError(f"{topic}: the solution scores {baseline}/{max_points} on the mutant path; failing: {failed}")
+        for m in mutants:
+            if m.cell not in by_id:
+                results.append(MutantResult(topic, m.cell, m.name, max_points, max_points, [],
+                                            error=f"no solution cell with grade_id {m.cell!r}"))
+                continue
+            index, original = by_id[m.cell]
+            try:
+                mutated_source = m.apply(original.source)
+            except ValueError as exc:
+                results.append(MutantResult(topic, m.cell, m.name, max_points, max_points, [], error=str(exc)))
+                continue
+            defined = run(index, mutated_source)
+            if any(o.get("output_type") == "error" for o in defined.get("outputs", [])):
+                results.append(MutantResult(topic, m.cell, m.name, max_points, max_points, [],
+                                            error=f"the mutated cell itself fails: {_error_text(defined)}"))
+            else:
+                points, failed = score_tests()
+                results.append(MutantResult(topic, m.cell, m.name, points, max_points, failed))
+            run(index)  # restore the real solution before the next mutant
+    return baseline, results
+
+
+def autograde_check(topic: str, workdir: Path | None = None) -> AutogradeResult:
+    """Real ``nbgrader generate_assignment`` + ``autograde`` of the solution and the untouched release."""
+    with tempfile.TemporaryDirectory(prefix=f"selftest-{topic}-", dir=workdir) as tmp:
+        course = ScratchCourse(Path(tmp))
+        release_nb = course.generate(topic)
+        course.submit("solution", topic, solution_path(topic))
+        course.submit("untouched_release", topic, release_nb)
+        course.autograde(topic)
+        sol = course.score(topic, "solution")
+        rel = course.score(topic, "untouched_release")
+        return AutogradeResult(topic, sol.code_score, rel.code_score, sol.max_code_score)
+
+
+def format_table(rows: list[MutantResult]) -> str:
+    """A plain-text table: topic, exercise, mutant, points, caught."""
+    header = ("topic", "exercise", "mutant", "points", "caught")
+    body = [(r.topic, r.exercise, r.mutant, f"{r.points:g}/{r.max_points:g}",
+             "yes" if r.caught else ("BROKEN: " + r.error if r.error else "NO")) for r in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
+    line = lambda cols: "  ".join(str(c).ljust(w) for c, w in zip(cols, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, body)])

@@ -1,0 +1,35 @@
+"""Helpers shared by every notebook of the course.
+
+One job per module:
+
+- :mod:`course_utils.device`   — pick cuda / mps / cpu, move nested batches.
+- :mod:`course_utils.seed`     — make runs repeatable.
+- :mod:`course_utils.data`     — offline data sets (digits, spirals) as tensors and loaders.
+- :mod:`course_utils.plotting` — the few plots every topic draws.
+- :mod:`course_utils.training` — a plain reference training loop, used *after* a student wrote theirs.
+- :mod:`course_utils.testing`  — assertions with clear messages, for the notebooks' test cells.
+"""
+from course_utils.data import (
+    digits_loaders,
+    digits_split,
+    load_digits_tensors,
+    make_spirals,
+)
+from course_utils.device import get_device, move_to
+from course_utils.plotting import plot_curves, plot_per_layer
+from course_utils.seed import seed_everything
+from course_utils.training import accuracy, train_classifier
+
+__all__ = [
+    "accuracy",
+    "digits_loaders",
+    "digits_split",
+    "get_device",
+    "load_digits_tensors",
+    "make_spirals",
+    "move_to",
+    "plot_curves",
+    "plot_per_layer",
+    "seed_everything",
+    "train_classifier",
+]
