@@ -171,3 +171,25 @@ def format_table(rows: list[MutantResult]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
     line = lambda cols: "  ".join(str(c).ljust(w) for c, w in zip(cols, widths)).rstrip()  # noqa: E731
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, body)])
+
+
+def main(topic_list: list[str]) -> int:
+    """CLI: run every check for the topics, print the table, return 0 only if all pass."""
+    from tqdm import tqdm
+
+    rows: list[MutantResult] = []
+    grades: list[AutogradeResult] = []
+    for topic in tqdm(topic_list, desc="self-test", unit="topic"):
+        grades.append(autograde_check(topic))
+        rows.extend(mutant_check(topic)[1])
+    print()
+    print("Real nbgrader autograde (autograded cells):")
+    for g in grades:
+        verdict = "ok" if g.ok else "FAIL"
+        print(f"  {g.topic:32s} solution {g.solution_points:g}/{g.max_points:g}   "
+              f"untouched release {g.release_points:g}/{g.max_points:g}   {verdict}")
+    print()
+    print(format_table(rows))
+    caught = sum(r.caught for r in rows)
+    print(f"\n{caught}/{len(rows)} mutants caught")
+    return 0 if all(g.ok for g in grades) and caught == len(rows) else 1

@@ -1,0 +1,48 @@
+"""Instructor commands: ``python -m autograder {release,selftest,bench} [TOPIC ...]``.
+
+Usually reached through ``python3 course.py release`` and friends.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from autograder.config import topics
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 course.py", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in [
+        ("release", "rebuild solutions/*.ipynb from the .py sources, then notebooks/ with nbgrader"),
+        ("selftest", "autograde each solution (full marks) and release (0), and every mutant (must lose points)"),
+        ("bench", "time each solution notebook headless against the budget"),
+    ]:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("topics", nargs="*", help="topic slugs, e.g. 08_dropout (default: all)")
+    args = parser.parse_args(argv)
+    known = topics()
+    unknown = [t for t in args.topics if t not in known]
+    if unknown:
+        parser.error(f"unknown topic(s) {unknown}; known: {', '.join(known)}")
+    chosen = args.topics or known
+
+    if args.command == "release":
+        from autograder.build import release
+
+        for path in release(chosen):
+            print(f"wrote {path}")
+        return 0
+    if args.command == "selftest":
+        from autograder.selftest import main as selftest_main
+
+        return selftest_main(chosen)
+    if args.command == "bench":
+        from autograder.bench import main as bench_main
+
+        return bench_main(chosen)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
