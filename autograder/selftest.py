@@ -36,10 +36,18 @@ class MutantResult:
     max_points: float
     failed_cells: list[str]
     error: str | None = None  # set when the mutant itself is broken (does not even run)
+    kind: str = "mutant"      # or "alternative": a correct answer that must keep full marks
 
     @property
     def caught(self) -> bool:
         return self.error is None and self.points < self.max_points
+
+    @property
+    def ok(self) -> bool:
+        """A mutant must be caught; an alternative correct answer must keep full marks."""
+        if self.kind == "alternative":
+            return self.error is None and self.points == self.max_points
+        return self.caught
 
 
 @dataclass
@@ -94,7 +102,7 @@ def mutant_check(topic: str, mutants: list[Mutant] | None = None) -> tuple[float
     Raises:
         RuntimeError: if the solution itself does not score full marks on this path.
     """
-    mutants = load_mutants(topic) if mutants is None else mutants
+    mutants = load_mutants(topic, include_alternatives=True) if mutants is None else mutants
     path = solution_path(topic)
     nb = nbformat.read(path, as_version=4)
     by_id = {nbgrader_meta(c).get("grade_id"): (i, c) for i, c in enumerate(nb.cells)}
@@ -103,8 +111,12 @@ def mutant_check(topic: str, mutants: list[Mutant] | None = None) -> tuple[float
     client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", allow_errors=True,
                             interrupt_on_timeout=True, resources={"metadata": {"path": str(path.parent)}})
 
+    # nbclient writes each executed cell back into the notebook it holds, so keep pristine
+    # copies: every run starts from these, and restoring a solution means re-running its copy.
+    pristine = [copy.deepcopy(c) for c in nb.cells]
+
     def run(index: int, source: str | None = None):
-        cell = copy.deepcopy(nb.cells[index])
+        cell = copy.deepcopy(pristine[index])
         if source is not None:
             cell.source = source
         client.execute_cell(cell, index)
@@ -131,21 +143,21 @@ def mutant_check(topic: str, mutants: list[Mutant] | None = None) -> tuple[float
         for m in mutants:
             if m.cell not in by_id:
                 results.append(MutantResult(topic, m.cell, m.name, max_points, max_points, [],
-                                            error=f"no solution cell with grade_id {m.cell!r}"))
+                                            error=f"no solution cell with grade_id {m.cell!r}", kind=m.kind))
                 continue
-            index, original = by_id[m.cell]
+            index, _ = by_id[m.cell]
             try:
-                mutated_source = m.apply(original.source)
+                mutated_source = m.apply(pristine[index].source)
             except ValueError as exc:
-                results.append(MutantResult(topic, m.cell, m.name, max_points, max_points, [], error=str(exc)))
+                results.append(MutantResult(topic, m.cell, m.name, max_points, max_points, [], error=str(exc), kind=m.kind))
                 continue
             defined = run(index, mutated_source)
             if any(o.get("output_type") == "error" for o in defined.get("outputs", [])):
                 results.append(MutantResult(topic, m.cell, m.name, max_points, max_points, [],
-                                            error=f"the mutated cell itself fails: {_error_text(defined)}"))
+                                            error=f"the mutated cell itself fails: {_error_text(defined)}", kind=m.kind))
             else:
                 points, failed = score_tests()
-                results.append(MutantResult(topic, m.cell, m.name, points, max_points, failed))
+                results.append(MutantResult(topic, m.cell, m.name, points, max_points, failed, kind=m.kind))
             run(index)  # restore the real solution before the next mutant
     return baseline, results
 
@@ -164,10 +176,21 @@ def autograde_check(topic: str, workdir: Path | None = None) -> AutogradeResult:
 
 
 def format_table(rows: list[MutantResult]) -> str:
-    """A plain-text table: topic, exercise, mutant, points, caught."""
+    """A plain-text table: topic, exercise, mutant, points, caught.
+
+    Alternatives (correct answers written another way) are listed as ``alt:<name>``; for them
+    the last column reads ``full marks`` when they pass, as they must.
+    """
+    def verdict(r: MutantResult) -> str:
+        if r.error:
+            return "BROKEN: " + r.error
+        if r.kind == "alternative":
+            return "full marks" if r.ok else "WRONGLY PENALISED: " + "; ".join(r.failed_cells)
+        return "yes" if r.caught else "NO"
+
     header = ("topic", "exercise", "mutant", "points", "caught")
-    body = [(r.topic, r.exercise, r.mutant, f"{r.points:g}/{r.max_points:g}",
-             "yes" if r.caught else ("BROKEN: " + r.error if r.error else "NO")) for r in rows]
+    body = [(r.topic, r.exercise, ("alt:" if r.kind == "alternative" else "") + r.mutant,
+             f"{r.points:g}/{r.max_points:g}", verdict(r)) for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
     line = lambda cols: "  ".join(str(c).ljust(w) for c, w in zip(cols, widths)).rstrip()  # noqa: E731
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, body)])
@@ -190,6 +213,8 @@ def main(topic_list: list[str]) -> int:
               f"untouched release {g.release_points:g}/{g.max_points:g}   {verdict}")
     print()
     print(format_table(rows))
-    caught = sum(r.caught for r in rows)
-    print(f"\n{caught}/{len(rows)} mutants caught")
-    return 0 if all(g.ok for g in grades) and caught == len(rows) else 1
+    mutants = [r for r in rows if r.kind == "mutant"]
+    alternatives = [r for r in rows if r.kind == "alternative"]
+    print(f"\n{sum(r.ok for r in mutants)}/{len(mutants)} mutants caught; "
+          f"{sum(r.ok for r in alternatives)}/{len(alternatives)} alternative correct answers at full marks")
+    return 0 if all(g.ok for g in grades) and all(r.ok for r in rows) else 1

@@ -1,0 +1,52 @@
+"""Shared pytest wiring.
+
+- nbval items of one notebook must run in order on one xdist worker: they get an xdist_group.
+- The self-test's mutant rows travel from the workers in ``user_properties`` and are printed as
+  one table at the end of the run.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+_SELFTEST_ROWS: list[dict] = []
+_AUTOGRADE_ROWS: list[dict] = []
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid.endswith(".ipynb") or ".ipynb::" in item.nodeid:
+            item.add_marker(pytest.mark.xdist_group(name=f"nbval:{item.path}"))
+
+
+def pytest_runtest_logreport(report):
+    if report.when != "call":
+        return
+    for key, value in report.user_properties:
+        if key == "selftest_rows":
+            _SELFTEST_ROWS.extend(json.loads(value))
+        elif key == "autograde_row":
+            _AUTOGRADE_ROWS.append(json.loads(value))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not (_SELFTEST_ROWS or _AUTOGRADE_ROWS):
+        return
+    from autograder.selftest import MutantResult, format_table
+
+    tr = terminalreporter
+    if _AUTOGRADE_ROWS:
+        tr.section("self-test: real nbgrader autograde (autograded cells)")
+        for r in sorted(_AUTOGRADE_ROWS, key=lambda r: r["topic"]):
+            tr.write_line(f"{r['topic']:34s} solution {r['solution_points']:g}/{r['max_points']:g}   "
+                          f"untouched release {r['release_points']:g}/{r['max_points']:g}")
+    if _SELFTEST_ROWS:
+        rows = [MutantResult(**r) for r in sorted(_SELFTEST_ROWS, key=lambda r: r["topic"])]
+        tr.section("self-test: mutants (each must lose points)")
+        for line in format_table(rows).splitlines():
+            tr.write_line(line)
+        mutants = [r for r in rows if r.kind == "mutant"]
+        alternatives = [r for r in rows if r.kind == "alternative"]
+        tr.write_line(f"{sum(r.ok for r in mutants)}/{len(mutants)} mutants caught; "
+                      f"{sum(r.ok for r in alternatives)}/{len(alternatives)} alternative correct answers at full marks")
