@@ -1,14 +1,24 @@
 """Shared pytest wiring.
 
 - nbval items of one notebook must run in order on one xdist worker: they get an xdist_group.
+- Each worker limits BLAS/OpenMP threads to one (see below).
 - The self-test's mutant rows travel from the workers in ``user_properties`` and are printed as
   one table at the end of the run.
 """
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
+
+# Under pytest-xdist every worker runs notebooks (and their kernels) side by side. Tiny models
+# gain nothing from intra-op threads, and two workers x two torch threads on a 2-core machine
+# oversubscribe the CPU badly (measured: 64x64 matmuls ~100x slower under load). Kernels and
+# nbgrader subprocesses inherit this environment. The benchmark runs serially and does not set it.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 _SELFTEST_ROWS: list[dict] = []
 _AUTOGRADE_ROWS: list[dict] = []
