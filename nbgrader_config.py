@@ -22,3 +22,7 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # solutions/<topic>/<topic>.py is the reviewable text twin of the notebook (jupytext py:percent).
 # It holds the full solution, so it must never be copied into the student release.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py", "jupytext.toml"]
+
+# Do not save ipywidgets state into graded notebooks: HTML feedback would then try to render
+# live widgets from a CDN (blank offline); without it, explorers fall back to their static PNG.
+c.Execute.store_widget_state = False

@@ -1,18 +1,20 @@
 """Time every solution notebook headless, as nbval and nbgrader run it.
 
 Prints one line per notebook and the total, against the budgets in :mod:`autograder.config`.
-Each notebook gets a fresh kernel; the time includes kernel start-up (as a student's
-"Restart and run all" would).
+Each notebook gets a fresh kernel with :data:`autograder.config.KERNEL_ENV` (as the tests and
+the grader start them); the time includes kernel start-up, as a student's "Restart and run
+all" would.
 """
 from __future__ import annotations
 
+import os
 import time
 
 import nbformat
 from nbclient import NotebookClient
 
 from autograder.build import solution_path
-from autograder.config import CELL_TIMEOUT_S, COURSE_BUDGET_S, NOTEBOOK_BUDGET_S, NOTEBOOK_TARGET_S
+from autograder.config import CELL_TIMEOUT_S, COURSE_BUDGET_S, KERNEL_ENV, NOTEBOOK_BUDGET_S, NOTEBOOK_TARGET_S
 
 
 def time_notebook(topic: str) -> float:
@@ -30,6 +32,7 @@ def time_notebook(topic: str) -> float:
 
 
 def main(topic_list: list[str]) -> int:
+    os.environ.update(KERNEL_ENV)  # time the notebooks the way the tests and the grader run them
     print(f"{'notebook':34s} {'seconds':>8s}  budget {NOTEBOOK_BUDGET_S:g} s (aim {NOTEBOOK_TARGET_S:g} s)")
     total, over = 0.0, []
     for topic in topic_list:

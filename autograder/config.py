@@ -33,6 +33,12 @@ GRADE_NOTEBOOK_MAX_BYTES = 50 * 1024**2  # a submitted notebook larger than this
 # installed libraries (torch, numpy, scikit-learn, matplotlib), never a student's own traceback.
 STDERR_IGNORE_PATTERN = r"site-packages/(torch|numpy|sklearn|matplotlib)/\S+:\d+: \w*Warning: "
 
+# Environment for every kernel the tooling starts (nbval, nbgrader, the benchmark). The course's
+# models are tiny: intra-op threads buy nothing, and two kernels side by side with two torch
+# threads each oversubscribe a 2-core machine badly (a 300-step loop: 0.5 s with 1 thread,
+# 125 s with 2 under load). Students' own JupyterLab keeps torch's default.
+KERNEL_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
 MIN_MUTANTS_PER_EXERCISE = 3
 MIN_ALTERNATIVES_PER_EXERCISE = 1  # for exercises that define a function or class (not drills)
 

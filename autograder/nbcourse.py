@@ -15,14 +15,14 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
 
-from autograder.config import ROOT, SOLUTIONS
+from autograder.config import KERNEL_ENV, ROOT, SOLUTIONS
 
 
 def subprocess_env() -> dict[str, str]:
     """The environment for nbgrader subprocesses: this venv's bin/ first on PATH (nbgrader
     shells out to ``alembic``) and the repository importable (``nbgrader_config.py`` imports
-    :mod:`autograder.config`)."""
-    env = dict(os.environ)
+    :mod:`autograder.config`), plus :data:`autograder.config.KERNEL_ENV` for the kernels."""
+    env = {**os.environ, **KERNEL_ENV}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env

@@ -8,6 +8,7 @@ One job per module:
 - :mod:`course_utils.plotting` — the few plots every topic draws.
 - :mod:`course_utils.training` — a plain reference training loop, used *after* a student wrote theirs.
 - :mod:`course_utils.testing`  — assertions with clear messages, for the notebooks' test cells.
+- :mod:`course_utils.explorers` — the loss-curve explorer (retrain on a slider move) and the attention explorer.
 """
 from course_utils.data import (
     digits_loaders,
@@ -16,11 +17,18 @@ from course_utils.data import (
     make_spirals,
 )
 from course_utils.device import get_device, move_to
+from course_utils.explorers import AttentionExplorer, Knob, LossCurveExplorer, Task, digits_mlp_task, what_to_try
 from course_utils.plotting import plot_curves, plot_per_layer
 from course_utils.seed import seed_everything
 from course_utils.training import accuracy, train_classifier
 
 __all__ = [
+    "AttentionExplorer",
+    "Knob",
+    "LossCurveExplorer",
+    "Task",
+    "digits_mlp_task",
+    "what_to_try",
     "accuracy",
     "digits_loaders",
     "digits_split",

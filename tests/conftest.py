@@ -1,7 +1,7 @@
 """Shared pytest wiring.
 
 - nbval items of one notebook must run in order on one xdist worker: they get an xdist_group.
-- Each worker limits BLAS/OpenMP threads to one (see below).
+- Every kernel gets autograder.config.KERNEL_ENV (one BLAS/OpenMP thread).
 - The self-test's mutant rows travel from the workers in ``user_properties`` and are printed as
   one table at the end of the run.
 """
@@ -12,13 +12,12 @@ import os
 
 import pytest
 
-# Under pytest-xdist every worker runs notebooks (and their kernels) side by side. Tiny models
-# gain nothing from intra-op threads, and two workers x two torch threads on a 2-core machine
-# oversubscribe the CPU badly (measured: 64x64 matmuls ~100x slower under load). Kernels and
-# nbgrader subprocesses inherit this environment. The benchmark runs serially and does not set it.
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("MKL_NUM_THREADS", "1")
+from autograder.config import KERNEL_ENV
+
+# Kernels started by nbval and by nbgrader inherit this process's environment: one BLAS/OpenMP
+# thread each, so parallel workers do not oversubscribe the cores (see autograder.config).
+for _key, _value in KERNEL_ENV.items():
+    os.environ.setdefault(_key, _value)
 
 _SELFTEST_ROWS: list[dict] = []
 _AUTOGRADE_ROWS: list[dict] = []
