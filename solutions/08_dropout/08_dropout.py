@@ -300,6 +300,35 @@ for p, hist in histories.items():
 # BatchNorm's running statistics learned in training.
 
 # %% [markdown]
+# ## 3. Explorer: dropout rate × width
+#
+# The same noisy 300-image training set, now with two knobs: the dropout rate $p$ (applied after
+# every hidden layer) and the width of the two hidden layers. Solid lines are the current run
+# (training loss per step, validation loss every 20 steps); earlier runs stay behind, faded.
+# The gap between the two curves is what dropout is meant to close.
+
+# %%
+from course_utils.explorers import Knob, LossCurveExplorer, digits_mlp_task
+
+LossCurveExplorer(
+    digits_mlp_task(n_train=300, label_noise=0.2, optimizer="adam", lr=2e-3, steps=200, eval_every=20),
+    knobs=[
+        Knob.slider("dropout", 0.0, 0.8, 0.0, step=0.1, description="dropout p"),
+        Knob.dropdown("width", [32, 64, 128, 256], 128),
+    ],
+    prompt="At width 128, where does the validation curve end for p = 0, 0.5 and 0.8?",
+)
+
+# %% [markdown]
+# **What to try: predict, then move the slider.**
+#
+# 1. Width 128: step $p$ from 0 to 0.5. The training curve rises (the network is handicapped while
+#    it trains); does the validation curve fall?
+# 2. Push $p$ to 0.8. Is there a rate beyond which the validation loss gets worse again? Why would it?
+# 3. Width 32 with $p = 0.5$: a narrow network has little to spare. Compare with width 256 at the same $p$:
+#    wider layers tolerate (and need) more dropout.
+
+# %% [markdown]
 # ## Drill (graded)
 #
 # A hidden layer has 1,000 units and uses dropout with $p = 0.2$ in training.
