@@ -6,8 +6,9 @@ Run menu, changes the explorer's optimizer drop-down and moves its lr slider wit
 and checks that the status line and the plot image (the <img> src) change each time. A
 screenshot goes to pytest's ``tmp_path`` and to ``build/screenshots/`` (git-ignored).
 
-Set ``EXPLORER_NOTEBOOK=path/to/topic.ipynb`` to also open a real notebook (its folder is copied
-to the temporary root; its first explorer's first drop-down or slider is changed).
+It also opens the real pilot notebook ``solutions/08_dropout/08_dropout.ipynb`` the same way
+(its folder is copied to the temporary root; its explorer's drop-down and slider are changed).
+Set ``EXPLORER_NOTEBOOK=path/to/topic.ipynb`` to open one more notebook.
 
 It never skips: without /usr/bin/chromium it fails and says how to install it.
 """
@@ -101,9 +102,14 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=15)
 
 
+PILOT_NOTEBOOK = ROOT / "solutions" / "08_dropout" / "08_dropout.ipynb"
+
+
 def _notebooks() -> list[str]:
+    """The generated notebook, the dropout pilot notebook (its solution: "Run All Cells" stops at
+    the release's NotImplementedError stubs), and any notebook named in EXPLORER_NOTEBOOK."""
     extra = os.environ.get("EXPLORER_NOTEBOOK")
-    return ["generated"] + ([extra] if extra else [])
+    return ["generated", str(PILOT_NOTEBOOK)] + ([extra] if extra else [])
 
 
 @pytest.fixture
