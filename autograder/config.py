@@ -29,9 +29,13 @@ GRADE_ZIP_MAX_BYTES = 2 * 1024**3   # a submissions .zip may expand to at most t
 GRADE_NOTEBOOK_MAX_BYTES = 50 * 1024**2  # a submitted notebook larger than this is not graded
 
 # stderr lines that are harmless and must not zero a graded cell (nbgrader zeroes any test cell
-# that writes to stderr). Kept narrow on purpose: only Python warnings raised from inside the
-# installed libraries (torch, numpy, scikit-learn, matplotlib), never a student's own traceback.
-STDERR_IGNORE_PATTERN = r"site-packages/(torch|numpy|sklearn|matplotlib)/\S+:\d+: \w*Warning: "
+# that writes to stderr). Kept narrow on purpose: Python warnings raised from inside the installed
+# libraries (torch, numpy, scikit-learn, matplotlib), and torch's own C++ warnings ("Triggered
+# internally at ..."), e.g. `float(loss)` on a tensor that requires grad. Never a traceback.
+STDERR_IGNORE_PATTERN = (
+    r"site-packages/(torch|numpy|sklearn|matplotlib)/\S+:\d+: \w*Warning: "
+    r"|\w*Warning: .*\n?.*\(Triggered internally at .*torch/csrc/"
+)
 
 # Environment for every kernel the tooling starts (nbval, nbgrader, the benchmark). The course's
 # models are tiny: intra-op threads buy nothing, and two kernels side by side with two torch
