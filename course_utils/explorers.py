@@ -62,6 +62,7 @@ __all__ = [
     "AttentionExplorer",
     "Data",
     "FastDropout",
+    "GridPanel",
     "History",
     "Knob",
     "LossCurveExplorer",
@@ -870,6 +871,56 @@ class _FigureWidget:
         display(self)
 
 
+@dataclass(frozen=True)
+class GridPanel:
+    """A right-hand panel for :class:`LossCurveExplorer` that shows a probe's values on a 2-D grid.
+
+    Typical use: the class a classifier predicts at every point of the plane, i.e. its decision
+    boundary on a 2-D task such as the spirals. The task's probe evaluates the model on
+    :meth:`points` and stores the ``resolution**2`` results under ``key`` in
+    :attr:`History.extras`; the explorer shows them as an image that is created once and
+    updated in place, with the training points drawn on top. Values are class indices 0–8
+    (one pastel colour each; the points use the matching strong colour).
+
+    Args:
+        key: the extras key the probe fills.
+        extent: ``(x_min, x_max, y_min, y_max)`` of the plane shown.
+        resolution: grid points per side.
+        data: optional ``(x, y)``: points float (N, 2) and int labels (N,) drawn on top.
+        title: the panel's title.
+
+    Raises:
+        ValueError: if ``resolution < 2``.
+    """
+
+    key: str
+    extent: tuple[float, float, float, float] = (-1.25, 1.25, -1.25, 1.25)
+    resolution: int = 60
+    data: tuple[torch.Tensor, torch.Tensor] | None = None
+    title: str = "predicted class after training"
+
+    def __post_init__(self) -> None:
+        if self.resolution < 2:
+            raise ValueError(f"need resolution >= 2, got {self.resolution}")
+
+    def points(self) -> torch.Tensor:
+        """The grid, float32 of shape (resolution**2, 2), row by row (y outer, x inner)."""
+        x0, x1, y0, y1 = self.extent
+        gy, gx = torch.meshgrid(torch.linspace(y0, y1, self.resolution), torch.linspace(x0, x1, self.resolution),
+                                indexing="ij")
+        return torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
+
+    def image(self, history: History) -> np.ndarray | None:
+        """The (resolution, resolution) array of this run's values, or None if the probe did not run."""
+        values = history.extras.get(self.key)
+        if values is None:
+            return None
+        if len(values) != self.resolution ** 2:
+            raise ValueError(f"GridPanel {self.key!r}: the probe stored {len(values)} values, "
+                             f"expected resolution**2 = {self.resolution ** 2}")
+        return np.asarray(values, dtype=float).reshape(self.resolution, self.resolution)
+
+
 class LossCurveExplorer(_FigureWidget):
     """Retrain ``task`` whenever a control moves, and plot its train and validation loss.
 
@@ -884,7 +935,8 @@ class LossCurveExplorer(_FigureWidget):
         knobs: the controls, one per config key (see :class:`Knob`).
         fixed: config values held fixed (merged under the knob values).
         n_faded: how many earlier runs stay on the plot.
-        extra_panel: a key of :attr:`History.extras` to plot per layer, or ``None``.
+        extra_panel: a key of :attr:`History.extras` to plot per layer, a :class:`GridPanel`
+            (an image over a 2-D plane, e.g. a decision boundary), or ``None``.
         prompt: a short "predict first" question shown above the plot.
         logy: log-scaled loss axis.
         extra_logy: log-scaled extra panel (default True: per-layer statistics change geometrically).
@@ -906,7 +958,7 @@ class LossCurveExplorer(_FigureWidget):
     """
 
     def __init__(self, task: Task | None = None, knobs: Sequence[Knob] = (), fixed: Mapping[str, Any] | None = None,
-                 *, n_faded: int = 3, extra_panel: str | None = None, prompt: str | None = None,
+                 *, n_faded: int = 3, extra_panel: str | GridPanel | None = None, prompt: str | None = None,
                  logy: bool = False, extra_logy: bool = True, dpi: int = 80) -> None:
         self.task = task if task is not None else digits_mlp_task()
         self.knobs = list(knobs)
@@ -933,7 +985,7 @@ class LossCurveExplorer(_FigureWidget):
             alpha = 0.45 * (1 - i / max(1, n_faded)) + 0.1
             self.faded_lines.append((self.ax.plot([], [], color="0.45", lw=1, alpha=alpha)[0],
                                      self.ax.plot([], [], color="0.45", ls="none", marker=".", alpha=alpha)[0]))
-            if self.ax_extra is not None:
+            if self.ax_extra is not None and not isinstance(extra_panel, GridPanel):
                 self.faded_extra_lines.append(self.ax_extra.plot([], [], color="0.45", marker=".", alpha=alpha)[0])
         (self.train_line,) = self.ax.plot([], [], color="C0", lw=1.2, label="train (this run)")
         (self.val_line,) = self.ax.plot([], [], color="C1", ls="-", marker="o", ms=4, label="validation (this run)")
@@ -948,7 +1000,19 @@ class LossCurveExplorer(_FigureWidget):
         self.ax.grid(alpha=0.3)
         self.note = self.ax.text(0.02, 0.04, "", transform=self.ax.transAxes, color="#c00000", fontsize=9)
         self.extra_line = None
-        if self.ax_extra is not None:
+        self.grid_image = None
+        if isinstance(extra_panel, GridPanel):
+            n = extra_panel.resolution
+            self.grid_image = self.ax_extra.imshow(
+                np.full((n, n), np.nan), origin="lower", extent=extra_panel.extent, cmap="Pastel1",
+                vmin=0, vmax=8, interpolation="nearest", aspect="auto")
+            if extra_panel.data is not None:
+                px, py = extra_panel.data
+                self.ax_extra.scatter(px[:, 0], px[:, 1], c=py, cmap="Set1", vmin=0, vmax=8, s=5)
+            self.ax_extra.set_title(extra_panel.title, fontsize=9)
+            self.ax_extra.set_xticks([])
+            self.ax_extra.set_yticks([])
+        elif self.ax_extra is not None:
             (self.extra_line,) = self.ax_extra.plot([], [], color="C2", marker="o", label="this run")
             self.ax_extra.set_xlabel("layer")
             self.ax_extra.set_ylabel(extra_panel)
@@ -1046,6 +1110,10 @@ class LossCurveExplorer(_FigureWidget):
             else:
                 self.ax.set_ylim(0, top if top > 0 else 1.0)
         self.note.set_text(f"diverged at step {len(h.train_loss)}" if h.diverged else "")
+        if self.grid_image is not None:
+            img = self.extra_panel.image(h)  # type: ignore[union-attr]
+            n = self.extra_panel.resolution  # type: ignore[union-attr]
+            self.grid_image.set_data(img if img is not None else np.full((n, n), np.nan))
         if self.ax_extra is not None and self.extra_line is not None:
             xs, ys_e = self._extra(h)
             self.extra_line.set_data(xs, ys_e)

@@ -4,6 +4,7 @@ No test here measures wall time; the retrain budget is checked by benchmarks/exp
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 
@@ -528,3 +529,28 @@ def test_mimebundle_still_has_the_png_after_the_widget_is_closed():
     e.widget.close()
     bundle = e._repr_mimebundle_()
     assert WIDGET_VIEW not in bundle and "image/png" in bundle and "text/plain" in bundle
+
+
+def test_grid_panel_shows_the_probe_grid_and_updates_in_place():
+    from course_utils.data import make_spirals
+    from course_utils.explorers import GridPanel, Knob, LossCurveExplorer, spirals_task
+
+    x, y = make_spirals(n_per_class=30, seed=0)
+    panel = GridPanel("boundary", resolution=8, data=(x, y))
+    assert panel.points().shape == (64, 2)
+
+    def probe(model, config, data):
+        with torch.no_grad():
+            return {"boundary": model(panel.points()).argmax(dim=1).tolist()}
+
+    task = dataclasses.replace(spirals_task(steps=20), name="grid_panel_test", probe=probe)
+    explorer = LossCurveExplorer(task, knobs=[Knob.int_slider("width", 2, 64, 2)], extra_panel=panel)
+    image = explorer.grid_image
+    first = np.array(image.get_array(), copy=True)
+    assert first.shape == (8, 8) and np.isfinite(first).all()
+    explorer.controls["width"].value = 64
+    assert explorer.grid_image is image, "the image artist is reused, not re-created"
+    assert explorer.history.config["width"] == 64
+    np.testing.assert_array_equal(image.get_array(), panel.image(explorer.history))
+    with pytest.raises(ValueError):
+        GridPanel("boundary", resolution=1)

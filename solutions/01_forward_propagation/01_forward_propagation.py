@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils import digits_split, get_device, make_spirals, seed_everything
-from course_utils.explorers import Knob, LossCurveExplorer, run, spirals_task
+from course_utils.explorers import GridPanel, Knob, LossCurveExplorer, run, spirals_task
 from course_utils.testing import assert_close, assert_shape
 
 device = get_device()
@@ -330,30 +330,27 @@ print("two stacked linear layers == one linear layer:", torch.allclose(two_layer
 # class the network would predict there: its **decision boundary**.
 
 # %%
-GRID = 60                 # the plane [-1.25, 1.25]^2 is sampled on a GRID x GRID lattice
-LIMIT = 1.25
+# The plane [-1.25, 1.25]^2 sampled on a 60 x 60 grid; the explorer below shows the same panel live.
+x_spiral, y_spiral = make_spirals(seed=0)  # the training points the task uses
+boundary_panel = GridPanel("boundary", extent=(-1.25, 1.25, -1.25, 1.25), resolution=60, data=(x_spiral, y_spiral))
 
 
 def boundary_probe(model, config, data):
-    """Predicted class at every grid point, row by row (the explorer stores it in History.extras)."""
-    ticks = torch.linspace(-LIMIT, LIMIT, GRID)
-    gy, gx = torch.meshgrid(ticks, ticks, indexing="ij")
-    points = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
+    """Predicted class at every grid point (the explorer stores it in History.extras["boundary"])."""
     with torch.no_grad():
-        return {"boundary": model(points).argmax(dim=1).tolist()}
+        return {"boundary": model(boundary_panel.points()).argmax(dim=1).tolist()}
 
 
 # the ready-made spirals task (an MLP on 3 spirals), pinned to 200 Adam steps at lr 1e-2, with the probe swapped in
 spirals = dataclasses.replace(spirals_task(steps=200, lr=1e-2), name="spirals_boundary_01", probe=boundary_probe)
-x_spiral, y_spiral = make_spirals(seed=0)  # the training points the task uses
 
 
 def plot_boundary(history, ax=None, title=None):
     """Colour the plane by the predicted class after training, and overlay the training points."""
     if ax is None:
         _, ax = plt.subplots(figsize=(3.6, 3.6))
-    classes = torch.tensor(history.extras["boundary"]).reshape(GRID, GRID)
-    ax.imshow(classes, origin="lower", extent=(-LIMIT, LIMIT, -LIMIT, LIMIT), cmap="Pastel1", vmin=0, vmax=8)
+    ax.imshow(boundary_panel.image(history), origin="lower", extent=boundary_panel.extent,
+              cmap="Pastel1", vmin=0, vmax=8)
     ax.scatter(x_spiral[:, 0], x_spiral[:, 1], c=y_spiral, cmap="Set1", vmin=0, vmax=8, s=6)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -530,9 +527,8 @@ with torch.no_grad():
 # ## Explorer
 #
 # Width and depth on the spirals: each move of a slider trains the MLP of section 3 (ReLU,
-# 200 Adam steps) and redraws the training and validation loss; earlier runs stay on the plot, faded.
-# After moving the sliders, run the cell below the explorer to draw the decision boundary of the
-# setting it shows.
+# 200 Adam steps) and redraws the training and validation loss, with earlier runs faded, and the
+# decision boundary of the new network on the right.
 
 # %%
 explorer = LossCurveExplorer(
@@ -543,13 +539,10 @@ explorer = LossCurveExplorer(
             continuous_update=False)),
         Knob.int_slider("depth", 1, 5, 1, description="depth (hidden layers)"),
     ],
+    extra_panel=boundary_panel,
     prompt="At width 8 and depth 1 the spirals are out of reach. Which helps more: doubling the width, or adding a layer?",
 )
 explorer
-
-# %%
-plot_boundary(explorer.history)
-plt.show()
 
 # %% [markdown]
 # **What to try: predict, then move the slider.**
