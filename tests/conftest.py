@@ -23,6 +23,7 @@ _SELFTEST_ROWS: list[dict] = []
 _AUTOGRADE_ROWS: list[dict] = []
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns xdist_group marks into scheduling groups
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.nodeid.endswith(".ipynb") or ".ipynb::" in item.nodeid:
