@@ -42,39 +42,44 @@ from course_utils.explorers import (  # noqa: E402
     spirals_task,
 )
 
-DIGITS = digits_mlp_task()
-DROPOUT = digits_mlp_task(n_train=200, lr=1e-3)
-CLIPPING = digits_mlp_task(optimizer="momentum", depth=4)
+# The tasks exactly as the pilot notebooks build their explorers (05, 08, 31), and the Part A
+# spirals explorer (01); each config is one slider position, worst cases included.
+INIT = digits_mlp_task(optimizer="adam", lr=3e-3)                                  # 05
+DROPOUT = digits_mlp_task(n_train=300, label_noise=0.2, optimizer="adam", lr=2e-3,
+                          steps=200, eval_every=20)                                # 08
+CLIPPING = digits_mlp_task(optimizer="momentum")                                   # 31
 
 # pilot -> (task, [config, ...]); each config is what one slider position asks for.
 PILOTS: dict[str, tuple] = {
-    "init x depth x activation": (DIGITS, [
+    "05 init x depth x activation": (INIT, [
         {"init": "default", "depth": 2, "activation": "relu"},
         {"init": "he", "depth": 8, "activation": "relu"},
         {"init": "xavier", "depth": 8, "activation": "tanh"},
         {"init": "normal_0.01", "depth": 8, "activation": "tanh"},
         {"init": "normal_1", "depth": 8, "activation": "relu"},
-        {"init": "zeros", "depth": 4, "activation": "sigmoid"},
-        {"init": "he", "depth": 10, "activation": "gelu"},
+        {"init": "zeros", "depth": 4, "activation": "relu"},
+        {"init": "he", "depth": 16, "activation": "relu"},
+        {"init": "xavier", "depth": 16, "activation": "tanh"},
     ]),
-    "dropout p x width (n_train=200)": (DROPOUT, [
-        {"dropout": 0.0, "width": 64},
-        {"dropout": 0.5, "width": 64},
+    "08 dropout p x width (300 noisy digits)": (DROPOUT, [
+        {"dropout": 0.0, "width": 32},
+        {"dropout": 0.5, "width": 128},
         {"dropout": 0.0, "width": 256},
         {"dropout": 0.5, "width": 256},
-        {"dropout": 0.8, "width": 128},
+        {"dropout": 0.8, "width": 256},
     ]),
-    "lr x clip x schedule": (CLIPPING, [
+    "31 lr x clip x schedule": (CLIPPING, [
         {"lr": 0.01, "clip": None, "schedule": "constant"},
         {"lr": 0.3, "clip": None, "schedule": "constant"},
         {"lr": 0.3, "clip": 1.0, "schedule": "constant"},
-        {"lr": 3.0, "clip": 1.0, "schedule": "cosine"},
-        {"lr": 0.3, "clip": 1.0, "schedule": "warmup_cosine"},
+        {"lr": 3.0, "clip": 0.25, "schedule": "cosine"},
+        {"lr": 0.3, "clip": 5.0, "schedule": "warmup_cosine"},
         {"lr": 0.1, "clip": None, "schedule": "step"},
     ]),
-    "spirals (extra task)": (spirals_task(), [
-        {"width": 32, "depth": 2},
-        {"width": 64, "depth": 3, "dropout": 0.2},
+    "01 spirals width x depth": (spirals_task(steps=200, lr=1e-2), [
+        {"width": 8, "depth": 1},
+        {"width": 32, "depth": 3},
+        {"width": 128, "depth": 5},
     ]),
 }
 
