@@ -1,6 +1,5 @@
 """Shared pytest wiring.
 
-- nbval items of one notebook must run in order on one xdist worker: they get an xdist_group.
 - Every kernel gets autograder.config.KERNEL_ENV (one BLAS/OpenMP thread).
 - The self-test's mutant rows travel from the workers in ``user_properties`` and are printed as
   one table at the end of the run.
@@ -21,13 +20,6 @@ for _key, _value in KERNEL_ENV.items():
 
 _SELFTEST_ROWS: list[dict] = []
 _AUTOGRADE_ROWS: list[dict] = []
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns xdist_group marks into scheduling groups
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.nodeid.endswith(".ipynb") or ".ipynb::" in item.nodeid:
-            item.add_marker(pytest.mark.xdist_group(name=f"nbval:{item.path}"))
 
 
 def pytest_runtest_logreport(report):
