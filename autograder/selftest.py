@@ -12,9 +12,11 @@ Three checks per topic:
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +94,33 @@ def _error_text(cell) -> str:
     return ""
 
 
+@contextlib.contextmanager
+def _started_kernel(client: NotebookClient, attempts: int = 3):
+    """``client.setup_kernel()``, retried when the kernel dies before it answers.
+
+    Two test workers starting kernels at the same moment occasionally race for a port and the
+    new kernel exits at once ("Kernel died before replying to kernel_info"). That is a start-up
+    accident, not a grading result, so it is retried; any other error propagates.
+    """
+    for attempt in range(1, attempts + 1):
+        manager = client.setup_kernel()
+        try:
+            manager.__enter__()
+        except RuntimeError as exc:
+            if "Kernel died" not in str(exc) or attempt == attempts:
+                raise
+            time.sleep(1.0)
+            continue
+        try:
+            yield
+        except BaseException as exc:
+            if not manager.__exit__(type(exc), exc, exc.__traceback__):
+                raise
+        else:
+            manager.__exit__(None, None, None)
+        return
+
+
 def mutant_check(topic: str, mutants: list[Mutant] | None = None) -> tuple[float, list[MutantResult]]:
     """Run all of a topic's mutants in one kernel.
 
@@ -133,7 +162,7 @@ def mutant_check(topic: str, mutants: list[Mutant] | None = None) -> tuple[float
         return points, failed
 
     results: list[MutantResult] = []
-    with client.setup_kernel():
+    with _started_kernel(client):
         for i, cell in enumerate(nb.cells):
             if cell.cell_type == "code":
                 client.execute_cell(cell, i)
