@@ -17,7 +17,6 @@ __all__ = [
     "assert_raises",
     "assert_between",
     "binomial_tolerance",
-    "no_autograd_history",
 ]
 
 # z-score used for statistical checks: P(|N(0,1)| > 5.3) ≈ 1.2e-7, so a correct answer
@@ -79,7 +78,3 @@ def binomial_tolerance(n: int, p: float, z: float = Z_ONE_IN_A_MILLION) -> float
         raise ValueError(f"need n >= 1 and 0 <= p <= 1, got n={n}, p={p}")
     return z * math.sqrt(p * (1.0 - p) / n)
 
-
-def no_autograd_history(t: torch.Tensor) -> bool:
-    """True when ``t`` was not produced by a recorded autograd operation (``grad_fn is None``)."""
-    return t.grad_fn is None

@@ -193,8 +193,3 @@ def test_binomial_tolerance_matches_formula_and_covers_samples():
     fracs = [(torch.rand(100_000, generator=g) < 0.3).float().mean().item() for _ in range(20)]
     assert all(abs(f - 0.3) <= tol for f in fracs)
 
-
-def test_no_autograd_history():
-    leaf = torch.ones(2, requires_grad=True)
-    assert T.no_autograd_history(leaf)
-    assert not T.no_autograd_history(leaf * 2)
