@@ -9,6 +9,7 @@ Other commands, mostly for instructors:
     python3 course.py release    # rebuild solutions/*.ipynb from their .py twins, then notebooks/
     python3 course.py selftest   # autograde solutions, releases and mutants; print the table
     python3 course.py bench      # time every solution notebook headless (budget: 30 s each)
+    python3 course.py grade DIR  # grade a folder (or .zip) of student submissions
 
 Options for set-up (any command):
 
@@ -115,11 +116,11 @@ def main(argv: list[str]) -> None:
         ensure_venv(cpu_torch)
         ensure_chromium()
         exec_in_venv([str(PY), "-m", "pytest", *rest])
-    elif cmd in {"release", "selftest", "bench"}:
+    elif cmd in {"release", "selftest", "bench", "grade"}:
         ensure_venv(cpu_torch)
         exec_in_venv([str(PY), "-m", "autograder", cmd, *rest])
     else:
-        sys.exit(f"[course] unknown command {cmd!r}. Try: python3 course.py lab | test | release | selftest | bench")
+        sys.exit(f"[course] unknown command {cmd!r}. Try: python3 course.py lab | test | release | selftest | bench | grade")
 
 
 if __name__ == "__main__":

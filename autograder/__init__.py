@@ -8,4 +8,10 @@ Modules, one job each:
 - :mod:`autograder.mutants`  — load the known-wrong answers kept in ``autograder/mutants/*.toml``.
 - :mod:`autograder.selftest` — prove every solution scores full marks, every release 0, every mutant loses points.
 - :mod:`autograder.bench`    — time each solution notebook headless against its budget.
+- :mod:`autograder.grade`    — ``python3 course.py grade``: grade a class in parallel, write grades.csv and feedback.
+- :mod:`autograder.submissions` — find submissions in the nbgrader or flat LMS layout, or a zip of either.
+- :mod:`autograder.sandbox`  — the student's kernel process: limits and a private root file system.
+- :mod:`autograder.integrity` — detect tampering with the checks (static scan and runtime snapshot).
+- :mod:`autograder.preprocessors` — nbgrader preprocessors for sandboxed execution and leak-free feedback.
+- :mod:`autograder.nbcourse` — real nbgrader in a scratch course directory.
 """

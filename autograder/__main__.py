@@ -1,4 +1,5 @@
-"""Instructor commands: ``python -m autograder {release,selftest,bench} [TOPIC ...]``.
+"""Instructor commands: ``python -m autograder {release,selftest,bench} [TOPIC ...]`` and
+``python -m autograder grade SUBMISSIONS [--out DIR] [--jobs N] [--force]``.
 
 Usually reached through ``python3 course.py release`` and friends.
 """
@@ -20,7 +21,15 @@ def main(argv: list[str] | None = None) -> int:
     ]:
         p = sub.add_parser(name, help=help_text)
         p.add_argument("topics", nargs="*", help="topic slugs, e.g. 08_dropout (default: all)")
+    from autograder.grade import add_arguments as add_grade_arguments
+
+    add_grade_arguments(sub.add_parser(
+        "grade", help="grade a folder or .zip of student submissions in parallel: grades.csv, feedback HTML"))
     args = parser.parse_args(argv)
+    if args.command == "grade":
+        from autograder.grade import run_from_args
+
+        return run_from_args(args)
     known = topics()
     unknown = [t for t in args.topics if t not in known]
     if unknown:

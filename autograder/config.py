@@ -17,6 +17,17 @@ EXPLORER_RETRAIN_BUDGET_S = 0.5
 # nbgrader execution limits: one cell may train a small model; a whole notebook must not hang CI.
 CELL_TIMEOUT_S = 120
 
+# Grading a class (`python3 course.py grade`): limits applied to every student notebook.
+# The per-cell limit is CELL_TIMEOUT_S above (nbgrader's Execute.timeout).
+GRADE_NOTEBOOK_TIMEOUT_S = 300      # wall-clock seconds for one whole notebook; past it: 0 points, "timed out"
+GRADE_MEMORY_LIMIT_MB = 4096        # RLIMIT_DATA of the student's kernel (heap + anonymous mmaps)
+GRADE_OUTPUT_LIMIT_BYTES = 1_000_000  # output bytes kept per cell (stdout, stderr, displays); the rest is dropped
+GRADE_OUTPUT_MAX_LINES = 1000       # nbgrader LimitOutput.max_lines: stream lines kept per cell
+GRADE_OUTPUT_MAX_TRACEBACK = 100    # nbgrader LimitOutput.max_traceback: traceback lines kept per error
+GRADE_FILE_SIZE_LIMIT_MB = 256      # RLIMIT_FSIZE: largest file student code may write
+GRADE_ZIP_MAX_BYTES = 2 * 1024**3   # a submissions .zip may expand to at most this many bytes
+GRADE_NOTEBOOK_MAX_BYTES = 50 * 1024**2  # a submitted notebook larger than this is not graded
+
 # stderr lines that are harmless and must not zero a graded cell (nbgrader zeroes any test cell
 # that writes to stderr). Kept narrow on purpose: Python warnings raised from inside the installed
 # libraries (torch, numpy, scikit-learn, matplotlib), and torch's own C++ warnings ("Triggered

@@ -77,6 +77,35 @@ class ScratchCourse:
         self.nbgrader("generate_assignment", topic, "--force", *([] if db else ["--no-db"]))
         return self.root / "notebooks" / topic / f"{topic}.ipynb"
 
+    def generate_in_process(self, topic: str) -> Path:
+        """Like :meth:`generate` (recording the assignment in the gradebook), but through nbgrader's
+        Python API in this process, which saves starting Python and importing nbgrader again.
+
+        Raises:
+            NbgraderError: if nbgrader reports a failure; the message carries its log.
+        """
+        from nbgrader.converters import GenerateAssignment
+        from nbgrader.coursedir import CourseDirectory
+        from nbgrader.utils import capture_log
+        from traitlets.config.loader import PyFileConfigLoader
+
+        self.add_source(topic)
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(self.root)).load_config()
+        coursedir = CourseDirectory(config=config, root=str(self.root))
+        coursedir.assignment_id = topic
+        app = GenerateAssignment(coursedir=coursedir, config=config)
+        app.force = True
+        app.create_assignment = True
+        path = os.environ.get("PATH", "")
+        os.environ["PATH"] = subprocess_env()["PATH"]  # a new gradebook runs the `alembic` command
+        try:
+            result = capture_log(app)
+        finally:
+            os.environ["PATH"] = path
+        if not result["success"]:
+            raise NbgraderError(f"nbgrader generate_assignment {topic} failed:\n{result.get('log', '')}\n{result.get('error', '')}")
+        return self.root / "notebooks" / topic / f"{topic}.ipynb"
+
     def submit(self, student: str, topic: str, notebook: Path) -> Path:
         """Place ``notebook`` as ``submitted/<student>/<topic>/<topic>.ipynb``."""
         dest = self.root / "submitted" / student / topic / f"{topic}.ipynb"
