@@ -299,6 +299,10 @@ def _private_root(linux: _Linux, spec: SandboxSpec, keep_visible: list[str], san
         raise OSError(38, f"no private root on {os.uname().machine}")
     newroot = os.path.realpath(spec.root)
     linux.mount("tmpfs", newroot, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=0755")
+    # The private /tmp comes first: what is bound below may live under /tmp (a repository
+    # cloned there, its virtual environment, the sandbox) and must stay visible on top of it.
+    os.makedirs(newroot + "/tmp", exist_ok=True)
+    linux.mount("tmpfs", newroot + "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, "size=64m,mode=1777")
     bound: list[str] = []
     for path in _SYSTEM_DIRS:
         if os.path.lexists(path):
@@ -310,8 +314,6 @@ def _private_root(linux: _Linux, spec: SandboxSpec, keep_visible: list[str], san
             bound.append(path)
     os.makedirs(newroot + "/proc", exist_ok=True)
     linux.mount("/proc", newroot + "/proc", None, _MS_BIND | _MS_REC)  # covered by a fresh /proc later
-    os.makedirs(newroot + "/tmp", exist_ok=True)
-    linux.mount("tmpfs", newroot + "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, "size=64m,mode=1777")
     if os.path.isdir(newroot + "/dev/shm"):
         linux.mount("tmpfs", newroot + "/dev/shm", "tmpfs", _MS_NOSUID | _MS_NODEV, "size=256m,mode=1777")
     _bind(linux, sandbox, newroot, writable=True)
@@ -374,6 +376,20 @@ def _hide_in_place(linux: _Linux, spec: SandboxSpec, keep_visible: list[str], sa
             ok = False
             notes.append(f"{path} not hidden: {exc}")
     return ok
+
+
+def kernel_needs() -> list[str]:
+    """Absolute paths a kernel must still see after :func:`isolate`, read-only.
+
+    The Python installation (prefixes, the interpreter's folder, site-packages: the virtual
+    environment with torch, ipykernel, nbgrader) and the course's own packages
+    ``autograder`` and ``course_utils``. Nothing else of the repository.
+    """
+    import site
+
+    here = Path(__file__).resolve().parent
+    return [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable)),
+            str(here), str(here.parent / "course_utils"), *site.getsitepackages()]
 
 
 def isolate(spec: SandboxSpec, keep_visible: list[str]) -> list[str]:
@@ -476,7 +492,7 @@ _MAX_DENIED = 50
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
-def install_audit_hook(spec: SandboxSpec) -> None:
+def install_audit_hook(spec: SandboxSpec, visible: list[str] = ()) -> None:
     """Install the permanent audit hook (``sys.addaudithook``; it cannot be removed).
 
     Refuses, with :class:`PermissionError`: opening, listing or connecting SQLite to a path
@@ -484,12 +500,22 @@ def install_audit_hook(spec: SandboxSpec) -> None:
     deleting outside the sandbox and ``/dev``; starting programs (``subprocess``,
     ``os.system``, ``os.exec*``, ``os.posix_spawn``); signalling another process. Each refusal
     is recorded in :data:`DENIED` for the runtime report.
+
+    Without a private root (see :func:`isolate`) the whole file system is still there, so the
+    hook also refuses to list any folder outside the sandbox, the system folders and
+    ``visible`` (what the kernel needs, :func:`kernel_needs`): ``glob`` and ``os.walk`` over
+    ``/tmp`` or the home folder find nothing. Listings made by the import system are let
+    through (it must search ``sys.path``); reading what they name is still refused.
     """
     sandbox = os.path.realpath(spec.sandbox)
     hidden = tuple(os.path.realpath(p) for p in spec.hide)
     writable = (sandbox, "/dev/shm", "/dev/null", "/dev/zero", "/dev/tty")
-    if ISOLATION and ISOLATION[0] == "isolation: private root":
+    private_root = bool(ISOLATION) and ISOLATION[0] == "isolation: private root"
+    if private_root:
         writable += ("/tmp",)  # a private tmpfs: nothing else can see it
+        listable = None       # everything there is may be listed: it holds only what is allowed
+    else:
+        listable = tuple({os.path.realpath(p) for p in (*_SYSTEM_DIRS, "/proc", *visible)})
     own_pid = os.getpid()
 
     def deny(what: str) -> None:
@@ -552,8 +578,20 @@ def install_audit_hook(spec: SandboxSpec) -> None:
         check_write(args[0] if args else None)
         check_write(args[1] if len(args) > 1 else None)
 
+    def called_by_import() -> bool:
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_code.co_filename == __file__:
+            frame = frame.f_back  # skip this hook's own frames
+        return frame is not None and frame.f_code.co_filename.startswith("<frozen importlib")
+
     def read_first(args) -> None:
-        check_read(args[0] if args else ".")
+        path = args[0] if args and args[0] is not None else "."
+        check_read(path)
+        real = resolve(path)
+        if listable is None or real is None or _is_within(real, sandbox):
+            return
+        if not any(_is_within(real, v) for v in listable) and not called_by_import():
+            deny(f"listing {real}")
 
     def sqlite(args) -> None:
         db = args[0] if args else None
@@ -606,13 +644,8 @@ def main(argv: list[str] | None = None) -> None:
         except OSError:
             pass
     notes = apply_limits(spec)
-    import site
-
-    here = Path(__file__).resolve().parent
-    keep = [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable)),
-            str(here), str(here.parent / "course_utils"), *site.getsitepackages()]
     cwd = os.getcwd()
-    ISOLATION.extend(isolate(spec, keep) + notes)
+    ISOLATION.extend(isolate(spec, kernel_needs()) + notes)
     os.chdir(cwd)
 
     from ipykernel.kernelapp import IPKernelApp
@@ -622,7 +655,7 @@ def main(argv: list[str] | None = None) -> None:
     app = IPKernelApp.instance()
     app.initialize(argv)
     integrity.take_snapshot(app.shell)
-    install_audit_hook(spec)
+    install_audit_hook(spec, kernel_needs())
     app.start()
 
 

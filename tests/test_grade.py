@@ -129,6 +129,35 @@ def test_student_code_finds_neither_solutions_nor_gradebooks(corpus_run):
     assert float(corpus_run["rows"]["read_solutions"]["points"]) == 0
 
 
+def namespaces_available() -> bool:
+    """Whether this process may create the mount namespace the private root is built in."""
+    import subprocess
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    probe = ("import os; from autograder.sandbox import _Linux, _CLONE_NEWNS, _CLONE_NEWUSER as U; "
+             "_Linux().unshare(_CLONE_NEWNS if os.geteuid() == 0 else U | _CLONE_NEWNS, 'probe')")
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode == 0
+
+
+@pytest.mark.slow
+def test_kernels_ran_in_a_private_root_where_linux_allows_it(corpus_run):
+    """The grader falls back to the audit hook alone when the namespace sandbox cannot start a
+    kernel; where namespaces work that fallback is a bug (it once hid a venv under /tmp)."""
+    if not namespaces_available():
+        pytest.skip("no mount namespaces here: the audit hook is the only guard")
+    levels = {}
+    for path in (corpus_run["out"] / "grader" / "results").glob("*/*.json"):
+        rec = json.loads(path.read_text())
+        if rec.get("isolation"):
+            levels[path.parent.name] = rec["isolation"]
+    assert levels, "no graded record names its isolation level"
+    weaker = {s: v for s, v in levels.items()
+              if v[0] != "isolation: private root" or any("did not start a kernel" in note for note in v)}
+    assert not weaker, weaker
+
+
 @pytest.mark.slow
 def test_feedback_never_contains_hidden_tests(corpus_run):
     out = corpus_run["out"]
