@@ -38,6 +38,7 @@ import os
 import resource
 import signal
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -492,7 +493,7 @@ _MAX_DENIED = 50
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
-def install_audit_hook(spec: SandboxSpec, visible: list[str] = ()) -> None:
+def install_audit_hook(spec: SandboxSpec, visible: Sequence[str] = ()) -> None:
     """Install the permanent audit hook (``sys.addaudithook``; it cannot be removed).
 
     Refuses, with :class:`PermissionError`: opening, listing or connecting SQLite to a path
@@ -644,8 +645,9 @@ def main(argv: list[str] | None = None) -> None:
         except OSError:
             pass
     notes = apply_limits(spec)
+    needs = kernel_needs()
     cwd = os.getcwd()
-    ISOLATION.extend(isolate(spec, kernel_needs()) + notes)
+    ISOLATION.extend(isolate(spec, needs) + notes)
     os.chdir(cwd)
 
     from ipykernel.kernelapp import IPKernelApp
@@ -655,7 +657,7 @@ def main(argv: list[str] | None = None) -> None:
     app = IPKernelApp.instance()
     app.initialize(argv)
     integrity.take_snapshot(app.shell)
-    install_audit_hook(spec, kernel_needs())
+    install_audit_hook(spec, needs)
     app.start()
 
 
