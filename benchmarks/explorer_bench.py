@@ -2,6 +2,12 @@
 """Time the loss-curve explorer: uncached retrains per pilot configuration, and a cached revisit.
 
     .venv/bin/python benchmarks/explorer_bench.py [--repeats 7]
+    .venv/bin/python benchmarks/explorer_bench.py --notebooks [TOPIC ...] [--repeats 3]
+
+``--notebooks`` times every explorer of the solution notebooks exactly as they build it: each
+notebook runs headless, then every ``LossCurveExplorer`` it created is retrained at the end
+positions of all its knobs, combined (``LossCurveExplorer.extreme_configs``). A new topic needs
+no entry here to be measured.
 
 For every configuration it prints the median and 95th-percentile wall-clock seconds of
 ``run(config, task, use_cache=False)`` over ``--repeats`` runs (after one warm-up run that also
@@ -128,13 +134,87 @@ def _cached_revisit_s(task, cfg: dict) -> float:
     return statistics.median(times)
 
 
+# Run inside a notebook's kernel after the notebook itself: time every explorer it created.
+_SWEEP = """
+import json as _json, statistics as _stats, time as _time
+from course_utils.explorers import LossCurveExplorer as _LCE, run as _run
+_rows = []
+for _i, _e in enumerate(_LCE.instances()):
+    _names = [k.name for k in _e.knobs]
+    for _cfg in _e.extreme_configs():
+        _h = _run(_cfg, _e.task, use_cache=False)  # warm-up
+        _t = []
+        for _ in range(REPEATS):
+            _t0 = _time.perf_counter()
+            _run(_cfg, _e.task, use_cache=False)
+            _t.append(_time.perf_counter() - _t0)
+        _rows.append({"explorer": _i, "task": _e.task.name, "setting": {n: repr(_cfg[n]) for n in _names},
+                      "median": _stats.median(_t), "max": max(_t), "diverged": _h.diverged})
+print("@@SWEEP@@" + _json.dumps(_rows))
+"""
+
+
+def sweep_notebook(topic: str, repeats: int) -> list[dict]:
+    """Run a solution notebook headless, then time every explorer it created (see ``_SWEEP``)."""
+    import json
+    import subprocess
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    from autograder.build import solution_path
+    from autograder.config import CELL_TIMEOUT_S, KERNEL_ENV
+
+    os.environ.update(KERNEL_ENV)
+    path = solution_path(topic)
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(_SWEEP.replace("REPEATS", str(repeats))))
+    NotebookClient(nb, timeout=CELL_TIMEOUT_S * 10, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute(stderr=subprocess.DEVNULL)
+    text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.get("output_type") == "stream")
+    return json.loads(text.split("@@SWEEP@@", 1)[1])
+
+
+def notebooks_main(topic_list: list[str], repeats: int) -> int:
+    from autograder.config import topics
+
+    budget = EXPLORER_RETRAIN_BUDGET_S
+    topic_list = topic_list or topics()
+    print(f"explorer retrains as the solution notebooks build them: budget {budget:.2f} s "
+          f"(median of {repeats} uncached runs at every end position of every knob)")
+    over = []
+    for topic in topic_list:
+        rows = sweep_notebook(topic, repeats)
+        if not rows:
+            print(f"\n== {topic}: no LossCurveExplorer ==")
+            continue
+        worst = max(rows, key=lambda r: r["median"])
+        print(f"\n== {topic}: {len(rows)} settings, worst median {worst['median']:.3f} s ==")
+        for r in sorted(rows, key=lambda r: -r["median"])[:5]:
+            setting = " ".join(f"{k}={v}" for k, v in r["setting"].items())
+            flag = "OVER" if r["median"] > budget else "ok"
+            flag += " (diverged)" if r["diverged"] else ""
+            print(f"  explorer {r['explorer']} ({r['task']}): {setting:<52} median {r['median']:.3f} s  "
+                  f"max {r['max']:.3f} s  {flag}")
+            if r["median"] > budget:
+                over.append(f"{topic} {setting}")
+    print()
+    print("OVER BUDGET: " + "; ".join(over) if over else f"every median within the {budget:.2f} s budget")
+    return 1 if over else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7, help="uncached runs per configuration (>= 5)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="uncached runs per configuration (default 7, at least 5; with --notebooks default 3)")
+    parser.add_argument("--notebooks", nargs="*", metavar="TOPIC", default=None,
+                        help="time every explorer of these solution notebooks (default: all) at every end position")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="which median is compared with the budget (cpu: for a machine busy with other jobs)")
     args = parser.parse_args(argv)
-    repeats = max(5, args.repeats)
+    if args.notebooks is not None:
+        return notebooks_main(args.notebooks, max(1, args.repeats or 3))
+    repeats = max(5, args.repeats or 7)
     budget = EXPLORER_RETRAIN_BUDGET_S
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     print(f"explorer retrain benchmark: budget {budget:.2f} s ({args.clock}-clock median), "

@@ -8,6 +8,7 @@ One job per module:
 - :mod:`course_utils.plotting` — the few plots every topic draws.
 - :mod:`course_utils.training` — a plain reference training loop, used *after* a student wrote theirs.
 - :mod:`course_utils.testing`  — assertions with clear messages, for the notebooks' test cells.
+- :mod:`course_utils.models`   — small model builders: ``make_mlp``, ``init_weights_``, ``FastDropout``.
 - :mod:`course_utils.explorers` — the loss-curve explorer (retrain on a slider move) and the attention explorer.
 """
 from course_utils.data import (
@@ -18,12 +19,16 @@ from course_utils.data import (
 )
 from course_utils.device import get_device, move_to
 from course_utils.explorers import AttentionExplorer, Knob, LossCurveExplorer, Task, digits_mlp_task, what_to_try
+from course_utils.models import ACTIVATIONS, INIT_SCHEMES, FastDropout, init_weights_, make_mlp
 from course_utils.plotting import plot_curves, plot_per_layer
 from course_utils.seed import seed_everything
 from course_utils.training import accuracy, train_classifier
 
 __all__ = [
+    "ACTIVATIONS",
+    "INIT_SCHEMES",
     "AttentionExplorer",
+    "FastDropout",
     "Knob",
     "LossCurveExplorer",
     "Task",
@@ -33,7 +38,9 @@ __all__ = [
     "digits_loaders",
     "digits_split",
     "get_device",
+    "init_weights_",
     "load_digits_tensors",
+    "make_mlp",
     "make_spirals",
     "move_to",
     "plot_curves",

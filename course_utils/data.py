@@ -133,11 +133,12 @@ def make_spirals(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Interleaved 2-D spirals: a classic task that no linear model can solve.
 
-    Point ``j`` of class ``c`` lies at radius ``r = j / n_per_class`` and angle
-    ``θ = 2π·turns·r + 2πc / n_classes``, plus Gaussian noise of std ``noise`` on θ.
+    The ``n_per_class`` points of class ``c`` lie at radii ``r`` evenly spaced from 0.05 to 1
+    (``torch.linspace(0.05, 1.0, n_per_class)``) and angles ``θ = 2π·turns·r + 2πc / n_classes``,
+    plus Gaussian noise of std ``noise`` (radians) on θ; a point is ``(r cos θ, r sin θ)``.
 
     Returns:
-        ``(x, y)``: ``x`` float32 (n_per_class·n_classes, 2) in roughly [-1, 1]²;
+        ``(x, y)``: ``x`` float32 (n_per_class·n_classes, 2), inside the unit disc;
         ``y`` int64 class labels in ``[0, n_classes)``.
 
     Raises:

@@ -54,12 +54,16 @@ def test_move_to_keeps_container_types():
 
     obj = {"t": torch.ones(2), "list": [torch.zeros(1), 3], "pair": Pair(torch.ones(1), "s"),
            "batch": Batch(torch.ones(3), "n"), "tuple": (torch.ones(1),)}
-    out = move_to(obj, "cpu")
+    # the "meta" device exists on every machine, so a move_to that moved nothing is caught here
+    out = move_to(obj, "meta")
     assert isinstance(out["pair"], Pair) and out["pair"].b == "s"
     assert isinstance(out["batch"], Batch) and out["batch"].name == "n"
     assert isinstance(out["list"], list) and out["list"][1] == 3
     assert isinstance(out["tuple"], tuple)
-    assert torch.equal(out["t"], obj["t"])
+    leaves = [out["t"], out["list"][0], out["pair"].a, out["batch"].x, out["tuple"][0]]
+    assert all(t.device.type == "meta" for t in leaves), [t.device for t in leaves]
+    assert [t.shape for t in leaves] == [(2,), (1,), (1,), (3,), (1,)]
+    assert obj["t"].device.type == "cpu", "the input is left where it was"
 
 
 # --- seed ---------------------------------------------------------------------------------
@@ -126,6 +130,10 @@ def test_make_spirals():
     assert x.shape == (150, 2) and y.shape == (150,)
     assert torch.bincount(y).tolist() == [50, 50, 50]
     assert torch.equal(x, make_spirals(n_per_class=50, n_classes=3, seed=0)[0])
+    # the radii the docstring gives: evenly spaced from 0.05 to 1 within each class (noise moves only the angle)
+    radii = x.norm(dim=1)
+    for c in range(3):
+        torch.testing.assert_close(radii[y == c], torch.linspace(0.05, 1.0, 50), rtol=0, atol=1e-6)
     with pytest.raises(ValueError):
         make_spirals(n_classes=1)
 
@@ -193,3 +201,73 @@ def test_binomial_tolerance_matches_formula_and_covers_samples():
     fracs = [(torch.rand(100_000, generator=g) < 0.3).float().mean().item() for _ in range(20)]
     assert all(abs(f - 0.3) <= tol for f in fracs)
 
+
+
+# --- rules an exercise states: forbidden functions, Python floats, moved batches -----------
+
+def test_forbidden_catches_a_function_however_it_is_reached():
+    import torch.nn.functional as F
+    from torch.nn.functional import linear as aliased
+
+    x, w = torch.randn(3, 4), torch.randn(2, 4)
+    for attempt in (lambda: F.linear(x, w), lambda: aliased(x, w), lambda: nn.Linear(4, 2)(x)):
+        with pytest.raises(AssertionError, match="called torch.nn.functional.linear"):
+            with T.forbidden(F.linear, what="linear_forward"):
+                attempt()
+    for attempt in (lambda: torch.sigmoid(x), lambda: x.sigmoid(), lambda: F.sigmoid(x)):
+        with pytest.raises(AssertionError, match="sigmoid"):
+            with T.forbidden(torch.sigmoid, what="sigmoid"):
+                attempt()
+    with T.forbidden(F.linear, torch.sigmoid, what="ok"):  # everything else still works
+        y = 1 / (1 + torch.exp(-(x @ w.T)))
+    torch.testing.assert_close(y, torch.sigmoid(F.linear(x, w)))
+
+
+def test_forbidden_python_function_is_reported_even_when_the_error_is_swallowed():
+    p = nn.Parameter(torch.ones(3))
+    p.grad = torch.full((3,), 2.0)
+    with pytest.raises(AssertionError, match="clip_grad_norm_"):
+        with T.forbidden(torch.nn.utils.clip_grad_norm_, what="clip_grad_norm"):
+            from torch.nn.utils import clip_grad_norm_ as imported
+            try:
+                imported([p], 1.0)
+            except Exception:  # noqa: BLE001 - a student's code may swallow errors; the helper still reports
+                pass
+    with T.forbidden(torch.nn.utils.clip_grad_norm_, what="clip_grad_norm"):
+        torch.linalg.vector_norm(p.grad)  # the building blocks stay allowed
+
+
+def test_assert_python_float_rejects_tensors_and_numpy_scalars():
+    import numpy as np
+
+    T.assert_python_float(0.5, what="loss")
+    for bad in (torch.tensor(0.5), torch.tensor(0.5, requires_grad=True) * 1, np.float64(0.5), 1):
+        with pytest.raises(AssertionError, match="expected a Python float"):
+            T.assert_python_float(bad, what="loss")
+
+
+def test_unmoved_batches_are_detected_until_moved():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    loader = DataLoader(TensorDataset(torch.randn(10, 4), torch.arange(10)), batch_size=4)
+    marked = T.unmoved_batches(loader)
+    assert [len(y) for _, y in marked] == [4, 4, 2]
+    x, y = next(iter(marked))
+    torch.testing.assert_close(x.as_subclass(torch.Tensor), next(iter(loader))[0])
+    with pytest.raises(AssertionError, match="without being moved"):
+        T.assert_moved(nn.Linear(4, 2)(x.float()), what="model input")  # other ops keep the mark
+    with pytest.raises(AssertionError):
+        T.assert_moved(x.to(torch.float64), what="a dtype change is not a move")
+    for moved in (x.to("cpu"), x.to(device=torch.device("cpu"), non_blocking=True), x.to(torch.zeros(1)),
+                  move_to((x, y), "cpu")[0]):
+        T.assert_moved(moved, what="moved")
+        assert type(moved) is torch.Tensor
+
+
+def test_helper_frames_are_hidden_from_tracebacks():
+    import inspect
+
+    for name in ("assert_close", "assert_shape", "assert_raises", "assert_between", "assert_python_float",
+                 "assert_moved"):
+        source = inspect.getsource(getattr(T, name))
+        assert "__tracebackhide__ = True" in source, name

@@ -5,6 +5,7 @@ No test here measures wall time; the retrain budget is checked by benchmarks/exp
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
 import random
 
@@ -15,24 +16,28 @@ from torch import nn
 
 from course_utils import explorers as ex
 from course_utils.explorers import (
-    INIT_SCHEMES,
     OPTIMIZERS,
     SCHEDULES,
     AttentionExplorer,
-    FastDropout,
     Knob,
     LossCurveExplorer,
     Task,
     cache_info,
     clear_cache,
     digits_mlp_task,
-    init_weights_,
     lr_multiplier,
-    make_mlp,
-    run,
     spirals_task,
     what_to_try,
 )
+from course_utils.models import INIT_SCHEMES, FastDropout, init_weights_, make_mlp
+
+DIGITS = digits_mlp_task()
+
+
+def run(config=None, task=None, **kwargs):
+    """:func:`course_utils.explorers.run`; most tests here train the digits MLP."""
+    return ex.run(config, task if task is not None else DIGITS, **kwargs)
+
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 QUICK = {"steps": 30, "eval_every": 10}  # a few steps keep every test fast
@@ -554,3 +559,84 @@ def test_grid_panel_shows_the_probe_grid_and_updates_in_place():
     np.testing.assert_array_equal(image.get_array(), panel.image(explorer.history))
     with pytest.raises(ValueError):
         GridPanel("boundary", resolution=1)
+
+
+def test_grid_panel_brings_its_own_probe_and_draws_a_static_picture():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from course_utils.data import make_spirals
+    from course_utils.explorers import GridPanel, predicted_class
+
+    x, y = make_spirals(n_per_class=30, seed=0)
+    panel = GridPanel("boundary", resolution=6, data=(x, y))
+    task = panel.attach(spirals_task(steps=20))
+    assert panel.attach(task) is task, "attaching twice adds the probe once"
+    h = ex.run({"width": 16}, task)
+    model = torch.nn.Linear(2, 3)
+    assert panel.probe(model, {}, None)["boundary"] == predicted_class(model, panel.points()).tolist()
+    img = panel.image(h)
+    assert img.shape == (6, 6) and set(np.unique(img)) <= {0.0, 1.0, 2.0}
+    assert "act_std" in h.extras, "the task's own probe still runs beside the panel's"
+    fig, ax = plt.subplots()
+    assert panel.draw(h, ax, title="t") is ax
+    np.testing.assert_array_equal(ax.images[0].get_array(), img)
+    assert ax.get_title() == "t"
+    plt.close(fig)
+    with pytest.raises(ValueError, match="attach"):
+        GridPanel("other", resolution=6).draw(h, ax)
+    # the explorer attaches the panel itself, so a plain task works too
+    explorer = LossCurveExplorer(spirals_task(steps=20), knobs=[Knob.int_slider("width", 2, 8, 2)], extra_panel=panel)
+    np.testing.assert_array_equal(explorer.grid_image.get_array(), panel.image(explorer.history))
+
+
+def test_status_line_reads_the_setting_from_the_history_shown():
+    e = _explorer()
+    e.controls["depth"].unobserve_all()  # the control moves, but no run happens
+    e.controls["depth"].value = 5
+    assert "depth=2" in e.status.value and "depth=2" in e._setting()
+    assert e.history.config["depth"] == 2
+
+
+def test_picture_is_rendered_at_the_width_it_is_shown():
+    from PIL import Image
+
+    e = _explorer()
+    width, _ = Image.open(io.BytesIO(e.png)).size
+    assert width == ex.DISPLAY_WIDTH_PX == e.width_px
+    assert e.image.layout.width == f"{ex.DISPLAY_WIDTH_PX}px" and e.image.layout.max_width == "100%"
+    panel = LossCurveExplorer(digits_mlp_task(), [Knob.int_slider("depth", 1, 3, 1)], fixed=QUICK,
+                              extra_panel="act_std")
+    assert Image.open(io.BytesIO(panel.png)).size[0] == ex.DISPLAY_WIDTH_PX
+
+
+def test_validation_loss_is_computed_without_autograd(monkeypatch):
+    seen = []
+    real = torch.nn.functional.cross_entropy
+
+    def spy(logits, y, *a, **k):
+        seen.append((torch.is_grad_enabled(), torch.is_inference_mode_enabled(), logits.requires_grad))
+        return real(logits, y, *a, **k)
+
+    task = dataclass_replace(digits_mlp_task(), name="spy_loss", loss_fn=spy, probe=None)
+    ex.run({"steps": 3, "eval_every": 3}, task)
+    val_calls = [s for s in seen if s[1]]
+    assert len(val_calls) == 2, "validation at step 0 and at the end, under torch.inference_mode()"
+    assert all(not grad and not req for grad, _, req in val_calls)
+
+
+def test_extreme_configs_cover_the_ends_of_every_knob():
+    e = LossCurveExplorer(digits_mlp_task(), [Knob.log_slider("lr", 1e-3, 1.0, 1e-2), Knob.dropdown("width", [8, 64]),
+                                              Knob.toggle("clip", on=1.0, off=None), Knob.int_slider("depth", 1, 4, 2)],
+                          fixed=QUICK)
+    assert e in LossCurveExplorer.instances()
+    configs = e.extreme_configs()
+    assert len(configs) == 16
+    assert {(c["lr"], c["width"], c["clip"], c["depth"]) for c in configs} == {
+        (lr, w, c, d) for lr in (0.001, 1.0) for w in (8, 64) for c in (None, 1.0) for d in (1, 4)}
+    assert all(c["steps"] == QUICK["steps"] for c in configs), "fixed values are kept"
+    few = e.extreme_configs(limit=4)  # too many combinations: each knob's ends alone, plus all last ends
+    assert {"lr": 1.0, "width": 64, "clip": 1.0, "depth": 4}.items() <= few[-1].items()
+    assert len(few) <= 9

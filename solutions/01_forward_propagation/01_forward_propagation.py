@@ -13,7 +13,6 @@
 # **Runs on a CPU in about 12 s.** Work top to bottom; every `raise NotImplementedError()` is yours to replace.
 
 # %%
-import dataclasses
 import operator
 
 import ipywidgets as widgets
@@ -333,37 +332,14 @@ print("two stacked linear layers == one linear layer:", torch.allclose(two_layer
 # The plane [-1.25, 1.25]^2 sampled on a 60 x 60 grid; the explorer below shows the same panel live.
 x_spiral, y_spiral = make_spirals(seed=0)  # the training points the task uses
 boundary_panel = GridPanel("boundary", extent=(-1.25, 1.25, -1.25, 1.25), resolution=60, data=(x_spiral, y_spiral))
-
-
-def boundary_probe(model, config, data):
-    """Predicted class at every grid point (the explorer stores it in History.extras["boundary"])."""
-    with torch.no_grad():
-        return {"boundary": model(boundary_panel.points()).argmax(dim=1).tolist()}
-
-
-# the ready-made spirals task (an MLP on 3 spirals), pinned to 200 Adam steps at lr 1e-2, with the probe swapped in
-spirals = dataclasses.replace(spirals_task(steps=200, lr=1e-2), name="spirals_boundary_01", probe=boundary_probe)
-
-
-def plot_boundary(history, ax=None, title=None):
-    """Colour the plane by the predicted class after training, and overlay the training points."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(3.6, 3.6))
-    ax.imshow(boundary_panel.image(history), origin="lower", extent=boundary_panel.extent,
-              cmap="Pastel1", vmin=0, vmax=8)
-    ax.scatter(x_spiral[:, 0], x_spiral[:, 1], c=y_spiral, cmap="Set1", vmin=0, vmax=8, s=6)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    cfg = history.config
-    ax.set_title(title or f"width {cfg['width']}, depth {cfg['depth']}, {cfg['activation']}\n"
-                          f"val loss {history.final_val_loss:.3f}", fontsize=9)
-    return ax
-
+# the ready-made spirals task (an MLP on 3 spirals), pinned to 200 Adam steps at lr 1e-2; the panel
+# adds its probe, which records the predicted class at every grid point after training
+spirals = boundary_panel.attach(spirals_task(steps=200, lr=1e-2))
 
 fig, axes = plt.subplots(1, 2, figsize=(7.2, 3.8))
 for ax, act in zip(axes, ("linear", "relu")):
     hist = run({"width": 64, "depth": 3, "activation": act}, spirals)
-    plot_boundary(hist, ax)
+    boundary_panel.draw(hist, ax, title=f"width 64, depth 3, {act}\nval loss {hist.final_val_loss:.3f}")
     print(f"{act:>6}: final validation loss {hist.final_val_loss:.3f} nats (chance level is ln 3 = 1.099)")
 plt.show()
 

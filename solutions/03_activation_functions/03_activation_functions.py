@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils import digits_split, get_device, make_spirals, plot_curves, plot_per_layer, seed_everything
-from course_utils.explorers import Knob, LossCurveExplorer, digits_mlp_task, make_mlp
+from course_utils.explorers import Knob, LossCurveExplorer, digits_mlp_task
+from course_utils.models import make_mlp
 from course_utils.testing import assert_between, assert_close, assert_shape
 
 device = get_device()

@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils import digits_split, get_device, plot_curves, plot_per_layer, seed_everything
-from course_utils.explorers import ACTIVATIONS, Knob, LossCurveExplorer, Task, make_mlp
+from course_utils.explorers import Knob, LossCurveExplorer, Task
+from course_utils.models import ACTIVATIONS, make_mlp
 from course_utils.testing import assert_between, assert_close, assert_shape
 
 device = get_device()
