@@ -5,7 +5,9 @@ Three checks per topic:
 1. **Solution → full marks**, through real ``nbgrader autograde`` (:func:`autograde_check`).
 2. **Untouched release → 0** on the autograded cells, through real ``nbgrader autograde``.
 3. **Every mutant loses points** (:func:`mutant_check`). This takes a faster, equivalent path:
-   one kernel per notebook runs the solution notebook once; then, for each mutant, it runs the
+   one kernel per notebook runs the solution notebook once (and then moves one control of each
+   loss-curve explorer the notebook built, which must retrain with the new setting: the headless
+   explorer test every topic gets); then, for each mutant, it runs the
    mutated solution cell followed by every graded test cell (hidden tests included), scores
    them the way nbgrader does (an error or any stderr output not matched by the ignore
    pattern scores 0), and restores the original cell before the next mutant.
@@ -121,6 +123,37 @@ def _started_kernel(client: NotebookClient, attempts: int = 3):
         return
 
 
+# Run in the solution's kernel after the whole notebook: move one control of every loss-curve
+# explorer the notebook built, and check that it retrained with the new setting and redrew.
+_EXPLORER_CHECK = """
+from course_utils.explorers import LossCurveExplorer as _LCE
+_problems = []
+for _e in _LCE.instances():
+    for _knob in _e.knobs[:1]:
+        _control = _e.controls[_knob.name]
+        _before, _old = _e.history, _knob.to_config(_control.value)
+        if hasattr(_control, "options"):
+            _values = [o[1] if isinstance(o, tuple) and len(o) == 2 else o for o in _control.options]
+        elif isinstance(_control.value, bool):
+            _values = [not _control.value]
+        else:
+            _base = getattr(_control, "base", None)
+            _values = [_base ** v if _base else v for v in (_control.max, _control.min)]
+        _values = [v for v in _values if _knob.to_config(v) != _old]
+        if not _values:
+            continue
+        _control.value = _values[0]
+        _new = _knob.to_config(_control.value)
+        if _e.last_error is not None:
+            _problems.append(f"{_e.task.name}: moving {_knob.name} raised {_e.last_error!r}")
+        elif _e.history is _before or _e.history.config[_knob.name] != _new:
+            _problems.append(f"{_e.task.name}: moving {_knob.name} to {_new!r} did not retrain with it")
+        elif f"{_knob.name}=" not in _e.status.value:
+            _problems.append(f"{_e.task.name}: the status line does not name {_knob.name}")
+print("explorer check:", _problems or "ok")
+"""
+
+
 def mutant_check(topic: str, mutants: list[Mutant] | None = None) -> tuple[float, list[MutantResult]]:
     """Run all of a topic's mutants in one kernel.
 
@@ -166,6 +199,14 @@ def mutant_check(topic: str, mutants: list[Mutant] | None = None) -> tuple[float
         for i, cell in enumerate(nb.cells):
             if cell.cell_type == "code":
                 client.execute_cell(cell, i)
+        check = nbformat.v4.new_code_cell(_EXPLORER_CHECK)
+        nb.cells.append(check)
+        client.execute_cell(check, len(nb.cells) - 1)
+        nb.cells.pop()
+        said = "".join(o.get("text", "") for o in check.outputs if o.get("output_type") == "stream")
+        if "explorer check: ok" not in said:
+            raise RuntimeError(f"{topic}: an explorer did not retrain when a control moved: "
+                               f"{said.strip() or _error_text(check)}")
         baseline, failed = score_tests()
         if baseline != max_points:
             raise RuntimeError(f"{topic}: the solution scores {baseline}/{max_points} on the mutant path; failing: {failed}")
