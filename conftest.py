@@ -1,6 +1,8 @@
 """Shared pytest wiring.
 
 - Every kernel gets autograder.config.KERNEL_ENV (one BLAS/OpenMP thread).
+- nbval's per-cell timeout is the grader's (autograder.config.CELL_TIMEOUT_S), not nbval's
+  default of 2,000 s: a cell that would time out when graded fails in CI too.
 - The self-test's mutant rows travel from the workers in ``user_properties`` and are printed as
   one table at the end of the run.
 """
@@ -11,12 +13,19 @@ import os
 
 import pytest
 
-from autograder.config import KERNEL_ENV
+from autograder.config import CELL_TIMEOUT_S, KERNEL_ENV
 
 # Kernels started by nbval and by nbgrader inherit this process's environment: one BLAS/OpenMP
 # thread each, so parallel workers do not oversubscribe the cores (see autograder.config).
 for _key, _value in KERNEL_ENV.items():
     os.environ.setdefault(_key, _value)
+
+
+
+def pytest_configure(config):
+    if getattr(config.option, "nbval_cell_timeout", None) == 2000:  # nbval's default: not set on the command line
+        config.option.nbval_cell_timeout = CELL_TIMEOUT_S
+
 
 _SELFTEST_ROWS: list[dict] = []
 _AUTOGRADE_ROWS: list[dict] = []
