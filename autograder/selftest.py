@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 import re
 import tempfile
 import time
@@ -26,7 +27,7 @@ import nbformat
 from nbclient import NotebookClient
 
 from autograder.build import solution_path
-from autograder.config import CELL_TIMEOUT_S, STDERR_IGNORE_PATTERN
+from autograder.config import CELL_TIMEOUT_S, KERNEL_ENV, STDERR_IGNORE_PATTERN
 from autograder.mutants import Mutant, load_mutants
 from autograder.nbcourse import ScratchCourse
 
@@ -105,7 +106,9 @@ def _started_kernel(client: NotebookClient, attempts: int = 3):
     accident, not a grading result, so it is retried; any other error propagates.
     """
     for attempt in range(1, attempts + 1):
-        manager = client.setup_kernel()
+        # One BLAS/OpenMP thread, as the tests and the grader run kernels: under load, extra
+        # threads spin against each other and a mutant run takes several times longer.
+        manager = client.setup_kernel(env={**os.environ, **KERNEL_ENV})
         try:
             manager.__enter__()
         except RuntimeError as exc:
