@@ -10,6 +10,8 @@ Other commands, mostly for instructors:
     python3 course.py selftest   # autograde solutions, releases and mutants; print the table
     python3 course.py bench      # time every solution notebook headless (budget: 30 s each)
     python3 course.py grade DIR  # grade a folder (or .zip) of student submissions
+    python3 course.py formgrader OUT  # grade the written answers in nbgrader's formgrader
+    python3 course.py finalize OUT    # merge the manual grades: final grades.csv and feedback
 
 Options for set-up (any command):
 
@@ -116,11 +118,11 @@ def main(argv: list[str]) -> None:
         ensure_venv(cpu_torch)
         ensure_chromium()
         exec_in_venv([str(PY), "-m", "pytest", *rest])
-    elif cmd in {"release", "selftest", "bench", "grade"}:
+    elif cmd in {"release", "selftest", "bench", "grade", "formgrader", "finalize"}:
         ensure_venv(cpu_torch)
         exec_in_venv([str(PY), "-m", "autograder", cmd, *rest])
     else:
-        sys.exit(f"[course] unknown command {cmd!r}. Try: python3 course.py lab | test | release | selftest | bench | grade")
+        sys.exit(f"[course] unknown command {cmd!r}. Try: python3 course.py lab | test | release | selftest | bench | grade | formgrader | finalize")
 
 
 if __name__ == "__main__":

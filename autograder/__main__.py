@@ -1,5 +1,6 @@
-"""Instructor commands: ``python -m autograder {release,selftest,bench} [TOPIC ...]`` and
-``python -m autograder grade SUBMISSIONS [--out DIR] [--jobs N] [--force]``.
+"""Instructor commands: ``python -m autograder {release,selftest,bench} [TOPIC ...]``,
+``python -m autograder grade SUBMISSIONS [--out DIR] [--jobs N] [--force]``,
+``python -m autograder formgrader OUT`` and ``python -m autograder finalize OUT``.
 
 Usually reached through ``python3 course.py release`` and friends.
 """
@@ -25,11 +26,26 @@ def main(argv: list[str] | None = None) -> int:
 
     add_grade_arguments(sub.add_parser(
         "grade", help="grade a folder or .zip of student submissions in parallel: grades.csv, feedback HTML"))
+    p = sub.add_parser("formgrader", help="open nbgrader's formgrader on a graded class (grade the written answers)")
+    p.add_argument("out", help="the folder python3 course.py grade wrote (its --out)")
+    p.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="passed to jupyter lab (e.g. --port 8890)")
+    from autograder.finalize import add_arguments as add_finalize_arguments
+
+    add_finalize_arguments(sub.add_parser(
+        "finalize", help="merge the formgrader's manual grades into grades.csv and regenerate every student's feedback"))
     args = parser.parse_args(argv)
     if args.command == "grade":
         from autograder.grade import run_from_args
 
         return run_from_args(args)
+    if args.command == "finalize":
+        from autograder.finalize import run_from_args as finalize_from_args
+
+        return finalize_from_args(args)
+    if args.command == "formgrader":
+        from autograder.nbcourse import open_formgrader
+
+        return open_formgrader(args.out, args.jupyter_args)
     known = topics()
     unknown = [t for t in args.topics if t not in known]
     if unknown:

@@ -13,13 +13,20 @@ What one run does:
    runs in the sandboxed kernel (:mod:`autograder.sandbox`: time, memory and output limits;
    ``solutions/``, gradebooks and other students' work out of reach) and is checked for
    tampering (:mod:`autograder.integrity`). Only the main process writes ``OUT/gradebook.db``.
-4. **Report**: ``OUT/grades.csv`` (one row per student and assignment, with each test
-   cell's points, a status, a reason and integrity findings), per-student feedback HTML in
-   ``OUT/feedback/<student>/<assignment>/`` (hidden tests removed), the autograded notebooks
-   (instructor only: they contain the hidden tests) and a summary table on stdout.
+4. **Report**: ``OUT/grades.csv`` (one row per student and assignment: status, reason,
+   integrity findings, and the scores as the gradebook holds them: each graded cell, the
+   autograded ``points``, the written answers' ``manual`` and ``manual_pending``, the ``total``),
+   per-student feedback HTML in ``OUT/feedback/<student>/<assignment>/`` (hidden tests removed),
+   the autograded notebooks (instructor only: they contain the hidden tests) and a summary
+   table on stdout. ``OUT`` is also made ready for nbgrader's own tools
+   (:func:`autograder.nbcourse.configure_graded_folder`, :func:`_mirror_for_formgrader`): the
+   formgrader lists every submission, and its "Generate Feedback" runs the course's sanitiser.
 
 Re-running skips a submission whose file, solution notebook and grader version are unchanged
-since it was graded, unless ``--force`` is given. Statuses (CSV column ``status``):
+since it was graded, unless ``--force`` is given; a regrade keeps what a person graded in the
+formgrader (:func:`_merge`) and regenerates those students' feedback with it. After grading
+the written answers, :mod:`autograder.finalize` merges them into the feedback and grades.csv.
+Statuses (CSV column ``status``):
 
 =============  ==============================================================================
 ``ok``         graded normally (the reason lists failed test cells and notes)
@@ -65,14 +72,15 @@ import nbformat
 from autograder.config import (CELL_TIMEOUT_S, GRADE_FILE_SIZE_LIMIT_MB, GRADE_MEMORY_LIMIT_MB,
                                GRADE_NOTEBOOK_TIMEOUT_S, GRADE_OUTPUT_LIMIT_BYTES, GRADE_OUTPUT_MAX_LINES,
                                GRADE_OUTPUT_MAX_TRACEBACK, ROOT, SOLUTIONS, topics)
+from autograder.feedback import cell_grades, notice, totals
 from autograder.integrity import cell_name
 from autograder.submissions import Submission, SubmissionsError, discover, load_notebook, sha256_file, unpack_zip
 
 GRADER_VERSION = 1
 UNGRADED = ("duplicate", "unmatched")       # rows without gradebook entries
 ZERO_STATUSES = ("timeout", "crashed", "rejected", "invalid", "missing", "integrity")
-_FIXED_COLUMNS = ["student", "assignment", "status", "points", "max_points", "raw_points", "manual_pending",
-                  "reason", "integrity", "submission", "sha256"]
+_FIXED_COLUMNS = ["student", "assignment", "status", "total", "total_max", "points", "max_points", "manual",
+                  "manual_max", "manual_pending", "raw_points", "reason", "integrity", "submission", "sha256"]
 
 
 class GradeError(RuntimeError):
@@ -121,7 +129,8 @@ class AssignmentInfo:
     @classmethod
     def load(cls, out: Path, name: str) -> "AssignmentInfo":
         source = out / "solutions" / name / f"{name}.ipynb"
-        info = cls(name, source, out / "notebooks" / name / f"{name}.ipynb", sha256_file(SOLUTIONS / name / f"{name}.ipynb"))
+        current = SOLUTIONS / name / f"{name}.ipynb"
+        info = cls(name, source, out / "notebooks" / name / f"{name}.ipynb", sha256_file(current) if current.is_file() else "")
         for cell in nbformat.read(source, as_version=4).cells:
             meta = cell.get("metadata", {}).get("nbgrader", {})
             if not meta.get("grade"):
@@ -182,7 +191,7 @@ def _grade(submissions: Path, settings: GradeSettings, run_tmp: Path, progress: 
     digests = {name: sha256_file(SOLUTIONS / name / f"{name}.ipynb") for name in needed}
 
     records: dict[tuple[str, str], dict] = {}
-    tasks, problems, skipped = [], [], 0
+    tasks, problems, skipped, refresh = [], [], 0, []
     for sub in found:
         if sub.status is not None:
             problems.append(sub)
@@ -225,7 +234,9 @@ def _grade(submissions: Path, settings: GradeSettings, run_tmp: Path, progress: 
             warming.wait()
             gb = stack.enter_context(Gradebook(f"sqlite:///{out / 'gradebook.db'}", _course_id()))
             futures = {pool.submit(_grade_one, t): t for t in tasks}
+            order = list(futures)
             bar = _progress(len(tasks), progress)
+            bar.set_postfix_str(_in_flight(order, futures, jobs))
             for future in as_completed(futures):
                 task = futures[future]
                 try:
@@ -233,19 +244,58 @@ def _grade(submissions: Path, settings: GradeSettings, run_tmp: Path, progress: 
                 except Exception as exc:  # noqa: BLE001 - a worker died: report, keep going
                     rec = _error_record(task, infos[task["assignment"]], f"the grading worker failed ({type(exc).__name__}: {exc})")
                 rec["source_sha256"] = infos[rec["assignment"]].source_sha256
-                _merge_into_gradebook(gb, rec)
+                _merge_into_gradebook(gb, rec, _read_record(out, rec["student"], rec["assignment"]))
                 _save_record(out, rec)
                 records[(rec["student"], rec["assignment"])] = rec
                 isolation.update(rec.get("isolation", [])[:1])
+                if _has_manual_work(gb, rec["assignment"], rec["student"]):
+                    refresh.append((rec["assignment"], rec["student"]))
+                bar.set_postfix_str(_in_flight(order, futures, jobs), refresh=False)
                 bar.update(1)
-                bar.set_postfix_str(f"{rec['student']}/{rec['assignment']}: {rec['status']}", refresh=False)
             bar.close()
     for key, rec in records.items():
         if rec["status"] in ("missing", "invalid") and rec.get("assignment") in infos:
             _merge_zero_submission(out, rec)
+    _mirror_for_formgrader(out, records)
+    _save_problems(out, records)
+    if refresh:
+        from autograder.finalize import regenerate_feedback
+
+        echo(f"regenerating the feedback of {len(refresh)} regraded submission(s) that a person had graded ...")
+        for (assignment, student), why in regenerate_feedback(out, refresh).items():
+            echo(f"WARNING: the feedback of {student}/{assignment} could not be regenerated: {why}")
     rows = _write_csv(out, infos, records)
     _print_summary(rows, skipped, len(tasks), time.monotonic() - started, out, isolation, echo)
     return rows
+
+
+def _in_flight(order: list, futures: dict, jobs: int) -> str:
+    """The submissions being graded now: the pool runs tasks in the order they were submitted."""
+    running = [futures[f] for f in order if not f.done()][:jobs]
+    if not running:
+        return ""
+    return "grading " + ", ".join(f"{t['student']}/{t['assignment']}" for t in running)
+
+
+def _mirror_for_formgrader(out: Path, records: dict) -> None:
+    """``submitted/<student>/<a>/`` and ``autograded/<student>/<a>/`` for every submission in the
+    gradebook, so the formgrader lists and counts them all.
+
+    The submitted folder holds only nbgrader's ``timestamp.txt`` (when the submission had one),
+    never the notebook: nbgrader's own autograde, started from the formgrader in OUT, then finds
+    nothing to run, and student code runs only in the course's sandbox.
+    """
+    for rec in records.values():
+        if rec["status"] in UNGRADED or rec["status"] == "error" or not rec.get("assignment"):
+            continue
+        submitted = out / "submitted" / rec["student"] / rec["assignment"]
+        submitted.mkdir(parents=True, exist_ok=True)
+        stamp = submitted / "timestamp.txt"
+        if rec.get("timestamp"):
+            stamp.write_text(rec["timestamp"])
+        elif stamp.exists():
+            stamp.unlink()
+        (out / "autograded" / rec["student"] / rec["assignment"]).mkdir(parents=True, exist_ok=True)
 
 
 @contextlib.contextmanager
@@ -276,22 +326,28 @@ def _course_id() -> str:
 
 
 def _prepare_course(out: Path, needed: list[str], echo) -> dict[str, AssignmentInfo]:
-    """Generate each needed assignment into OUT (an nbgrader course) when its solution changed."""
-    from autograder.nbcourse import NbgraderError, ScratchCourse
+    """Generate each needed assignment into OUT (an nbgrader course) when its solution changed,
+    and (re)write OUT's nbgrader_config.py (:func:`autograder.nbcourse.configure_graded_folder`)."""
+    from autograder.nbcourse import NbgraderError, ScratchCourse, configure_graded_folder
 
     state_path = out / "grader" / "assignments.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
     course = ScratchCourse(out)
-    for name in needed:
-        digest = sha256_file(SOLUTIONS / name / f"{name}.ipynb")
-        if state.get(name) != digest or not (out / "notebooks" / name / f"{name}.ipynb").exists():
-            echo(f"generating assignment {name} (nbgrader generate_assignment) ...")
-            try:
-                course.generate_in_process(name)
-            except NbgraderError as exc:
-                raise GradeError(f"could not generate assignment {name} from {SOLUTIONS / name}: {exc}\n"
-                                 "Fix the solution notebook (python3 course.py release) and grade again.") from exc
-            state[name] = digest
+    try:
+        for name in needed:
+            digest = sha256_file(SOLUTIONS / name / f"{name}.ipynb")
+            if state.get(name) != digest or not (out / "notebooks" / name / f"{name}.ipynb").exists():
+                echo(f"generating assignment {name} (nbgrader generate_assignment) ...")
+                try:
+                    course.generate_in_process(name)
+                except NbgraderError as exc:
+                    raise GradeError(f"could not generate assignment {name} from {SOLUTIONS / name}: {exc}\n"
+                                     "Fix the solution notebook (python3 course.py release) and grade again.") from exc
+                state[name] = digest
+    finally:
+        # ScratchCourse put the course's plain nbgrader_config.py in OUT; put back the one that
+        # keeps nbgrader's own feedback safe, whatever happened.
+        configure_graded_folder(out)
     state_path.parent.mkdir(parents=True, exist_ok=True)
     state_path.write_text(json.dumps(state, indent=1, sort_keys=True))
     return {name: AssignmentInfo.load(out, name) for name in needed}
@@ -332,6 +388,39 @@ def _load_record(out: Path, student: str, assignment: str) -> dict | None:
     return rec if (out / rec.get("feedback", "-")).exists() else None
 
 
+def _read_record(out: Path, student: str, assignment: str) -> dict | None:
+    """The saved record of a submission, whether or not its feedback still exists."""
+    try:
+        return json.loads(_record_path(out, student, assignment).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _save_problems(out: Path, records: dict) -> None:
+    """This run's rows without a saved record (missing, duplicate, unmatched): finalize reports them too."""
+    problems = [r for r in records.values() if r["status"] in UNGRADED or r["status"] == "missing"]
+    path = out / "grader" / "problems.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(problems, indent=1, sort_keys=True))
+
+
+def load_records(out: Path) -> dict[tuple[str, str], dict]:
+    """Every row OUT reports: the saved records, plus the last grading run's problem rows."""
+    records: dict[tuple[str, str], dict] = {}
+    try:
+        for rec in json.loads((out / "grader" / "problems.json").read_text()):
+            records[(rec["student"], rec.get("assignment") or rec["submission"])] = rec
+    except (OSError, ValueError):
+        pass
+    for path in sorted((out / "grader" / "results").glob("*/*.json")):
+        try:
+            rec = json.loads(path.read_text())
+        except ValueError:
+            continue
+        records.setdefault((rec["student"], rec["assignment"]), rec)
+    return records
+
+
 def _save_record(out: Path, rec: dict) -> None:
     path = _record_path(out, rec["student"], rec["assignment"])
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -362,17 +451,29 @@ def _error_record(task: dict, info: AssignmentInfo, why: str) -> dict:
     return rec
 
 
-def _merge_into_gradebook(gb, rec: dict) -> None:
-    """Write one graded submission into OUT's gradebook (main process only: one SQLite writer)."""
+def _merge_into_gradebook(gb, rec: dict, previous: dict | None = None) -> None:
+    """Write one graded submission into OUT's gradebook (main process only: one SQLite writer).
+
+    ``previous`` is the record of the last grading of the same submission, if any: what a
+    person graded since then (see :func:`_merge`) is kept.
+    """
     if rec["status"] in UNGRADED or rec["status"] == "error":
         return
     with warnings.catch_warnings():
         # nbgrader's add_submission triggers SQLAlchemy autoflush warnings that are harmless
         warnings.simplefilter("ignore")
-        _merge(gb, rec)
+        _merge(gb, rec, previous)
 
 
-def _merge(gb, rec: dict) -> None:
+def _merge(gb, rec: dict, previous: dict | None = None) -> None:
+    """The autograder's scores into the gradebook, keeping a person's work.
+
+    A written answer a person graded keeps its score, and stays off the formgrader's "needs
+    manual grade" list while its text is unchanged (nbgrader's own autograde would flag it
+    again). An instructor's score on a test cell of the same file is kept too. Manual scores
+    and comments are never deleted: an answer whose text changed keeps its old score and is
+    flagged for another look.
+    """
     student, assignment = rec["student"], rec["assignment"]
     gb.update_or_create_student(student)
     kwargs = {"timestamp": rec["timestamp"]} if rec.get("timestamp") else {}
@@ -381,6 +482,7 @@ def _merge(gb, rec: dict) -> None:
     except Exception:  # noqa: BLE001 - e.g. an unparsable timestamp.txt
         submission = gb.update_or_create_submission(assignment, student)
     given = {(c["notebook"], c["grade_id"]): c for c in rec.get("gradebook", [])}
+    unchanged = _unchanged_answers(rec, previous)
     for nb in submission.notebooks:
         nb.flagged = bool(rec.get("hold"))
         for grade in nb.grades:
@@ -389,10 +491,45 @@ def _merge(gb, rec: dict) -> None:
                 grade.auto_score, grade.needs_manual_grade = 0.0, False
                 continue
             grade.auto_score = cell["auto_score"]
-            grade.needs_manual_grade = cell["needs_manual_grade"]
             if cell["autograded"]:
-                grade.manual_score = 0.0 if rec.get("hold") else None
+                grade.needs_manual_grade = cell["needs_manual_grade"]
+                grade.manual_score = _test_cell_manual_score(grade.manual_score, rec, previous)
+            elif grade.manual_score is None or grade.name not in unchanged:
+                grade.needs_manual_grade = cell["needs_manual_grade"]
     gb.db.commit()
+
+
+def _unchanged_answers(rec: dict, previous: dict | None) -> set[str]:
+    """grade_ids of the written answers whose text is what it was when last graded."""
+    if not previous:
+        return set()
+    now, before = rec.get("answers") or {}, previous.get("answers") or {}
+    if not before:  # a record from before answers were fingerprinted: the same file means the same answers
+        return set(now) if previous.get("sha256") == rec.get("sha256") else set()
+    return {gid for gid, digest in now.items() if before.get(gid) == digest}
+
+
+def _test_cell_manual_score(current: float | None, rec: dict, previous: dict | None) -> float | None:
+    """The manual score of an autograded test cell: 0 while held for review, else none; but an
+    instructor's own score for the same file is kept (the hold's 0 is told apart by the last record)."""
+    ours = bool(previous and previous.get("hold")) and current == 0.0
+    if current is not None and not ours and previous and previous.get("sha256") == rec.get("sha256"):
+        return current
+    return 0.0 if rec.get("hold") else None
+
+
+def _has_manual_work(gb, assignment: str, student: str) -> bool:
+    """Did a person grade or comment on anything in this submission (the formgrader's work)?"""
+    from nbgrader.api import MissingEntry
+
+    try:
+        submission = gb.find_submission(assignment, student)
+    except MissingEntry:
+        return False
+    for nb in submission.notebooks:
+        if any(g.manual_score is not None for g in nb.grades) or any(c.manual_comment for c in nb.comments):
+            return True
+    return False
 
 
 def _merge_zero_submission(out: Path, rec: dict) -> None:
@@ -404,29 +541,25 @@ def _merge_zero_submission(out: Path, rec: dict) -> None:
 
 
 def _write_csv(out: Path, infos: dict[str, AssignmentInfo], records: dict) -> list[dict]:
-    """grades.csv: every record found in OUT (earlier runs included) plus this run's problems."""
+    """grades.csv: every record found in OUT (earlier runs included) plus this run's problems,
+    with the scores as the gradebook holds them now (written answers graded in the formgrader
+    included)."""
     all_records = dict(records)
-    results = out / "grader" / "results"
-    if results.exists():
-        for path in results.glob("*/*.json"):
-            try:
-                rec = json.loads(path.read_text())
-            except ValueError:
-                continue
-            all_records.setdefault((rec["student"], rec["assignment"]), rec)
+    for key, rec in load_records(out).items():
+        all_records.setdefault(key, rec)
+    names = sorted({r["assignment"] for r in all_records.values() if r.get("assignment")})
     cell_columns = []
-    for name in sorted({r["assignment"] for r in all_records.values() if r.get("assignment")}):
+    for name in names:
         info = infos.get(name)
-        ids = [gid for gid, _ in info.tests] if info else sorted({k for r in all_records.values()
-                                                                   if r.get("assignment") == name for k in r["cells"]})
+        ids = [gid for gid, _ in info.tests + info.manual] if info else sorted(
+            {k for r in all_records.values() if r.get("assignment") == name for k in r["cells"]})
         cell_columns += [f"{name}:{gid}" for gid in ids]
     rows = []
-    for rec in sorted(all_records.values(), key=lambda r: (r["student"], r.get("assignment") or "", r["submission"])):
-        row = {k: rec.get(k, "") for k in _FIXED_COLUMNS}
-        row["submission"] = rec.get("submission", "")
-        for gid, score in rec.get("cells", {}).items():
-            row[f"{rec['assignment']}:{gid}"] = score
-        rows.append(row)
+    with _open_gradebook(out) as gb:
+        for rec in sorted(all_records.values(), key=lambda r: (r["student"], r.get("assignment") or "", r["submission"])):
+            cells = cell_grades(gb, rec["assignment"], rec["student"]) if gb and rec.get("assignment") \
+                and rec["status"] not in UNGRADED and rec["status"] != "error" else []
+            rows.append(_csv_row(rec, cells, infos.get(rec.get("assignment"))))
     columns = _FIXED_COLUMNS + cell_columns
     tmp = out / "grades.csv.tmp"
     with open(tmp, "w", newline="") as fh:
@@ -438,6 +571,42 @@ def _write_csv(out: Path, infos: dict[str, AssignmentInfo], records: dict) -> li
     return rows
 
 
+@contextlib.contextmanager
+def _open_gradebook(out: Path):
+    """OUT's gradebook, or ``None`` when there is none yet (a run that graded nothing)."""
+    if not (out / "gradebook.db").exists():
+        yield None
+        return
+    from nbgrader.api import Gradebook
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with Gradebook(f"sqlite:///{out / 'gradebook.db'}", _course_id()) as gb:
+            yield gb
+
+
+def _csv_row(rec: dict, cells: list[dict], info: AssignmentInfo | None) -> dict:
+    """One row of grades.csv: the record's status and notes, the gradebook's scores.
+
+    Without gradebook cells (duplicate, unmatched, error) the record's points stand and nothing
+    is manual. A written answer awaiting a person has an empty cell column.
+    """
+    row = {k: rec.get(k, "") for k in _FIXED_COLUMNS}
+    if cells:
+        row.update(totals(cells))
+        for c in cells:
+            pending = c["kind"] == "manual" and c["needs_manual_grade"]
+            row[f"{rec['assignment']}:{c['grade_id']}"] = "" if pending else c["score"]
+        return row
+    manual_max = sum(p for _, p in info.manual) if info else 0.0
+    ungraded = rec["status"] in UNGRADED
+    row.update(manual=0.0, manual_max=manual_max, manual_pending=0.0, total="" if ungraded else rec["points"],
+               total_max=float(rec.get("max_points") or 0.0) + manual_max)
+    for gid, score in rec.get("cells", {}).items():
+        row[f"{rec['assignment']}:{gid}"] = score
+    return row
+
+
 def _fmt(value):
     if isinstance(value, float):
         return f"{value:g}"
@@ -445,18 +614,7 @@ def _fmt(value):
 
 
 def _print_summary(rows: list[dict], skipped: int, graded: int, seconds: float, out: Path, isolation: set, echo) -> None:
-    header = ("student", "assignment", "points", "status", "reason")
-    body = []
-    for r in rows:
-        points = f"{_fmt(r['points'])}/{_fmt(r['max_points'])}" if r["status"] not in UNGRADED else "-"
-        reason = str(r["reason"]).replace("\n", " ")
-        body.append((r["student"], r["assignment"] or "?", points, r["status"], reason[:90] + ("…" if len(reason) > 90 else "")))
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
-    line = lambda cols: "  ".join(str(c).ljust(w) for c, w in zip(cols, widths)).rstrip()  # noqa: E731
-    echo(line(header))
-    echo(line(["-" * w for w in widths]))
-    for row in body:
-        echo(line(row))
+    print_table(rows, echo)
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
@@ -465,10 +623,40 @@ def _print_summary(rows: list[dict], skipped: int, graded: int, seconds: float, 
          f". Graded {graded} notebook(s) in {seconds:.0f} s; skipped {skipped} already graded (--force regrades them).")
     echo(f"Wrote {out / 'grades.csv'}, feedback in {out / 'feedback'}/ (for students) and "
          f"{out / 'autograded'}/ (instructor only: contains hidden tests).")
+    pending = [r for r in rows if _num(r.get("manual_pending"))]
+    if pending:
+        echo(f"{len(pending)} submission(s) have written answers awaiting grading (manual_pending): grade them in "
+             f"the formgrader (python3 course.py formgrader {out}), then run python3 course.py finalize {out}.")
     weak = sorted(i for i in isolation if i != "isolation: private root")
     if weak:
         echo("WARNING: student code ran with weaker isolation than a private root file system: " + "; ".join(weak) +
              ". The audit hook still blocked reading solutions/ and gradebooks from Python code.")
+
+
+def _num(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def print_table(rows: list[dict], echo, reason_width: int = 90) -> None:
+    """The summary table: one line per row of grades.csv; the reason is cut at a word boundary."""
+    header = ("student", "assignment", "status", "points", "manual", "manual_pending", "total", "reason")
+    body = []
+    for r in rows:
+        graded = r["status"] not in UNGRADED
+        pair = lambda a, b: f"{_fmt(a)}/{_fmt(b)}" if graded else "-"  # noqa: E731
+        body.append((r["student"], r["assignment"] or "?", r["status"], pair(r["points"], r["max_points"]),
+                     pair(r["manual"], r["manual_max"]) if _num(r.get("manual_max")) else "-",
+                     _fmt(r["manual_pending"]) if graded else "-", pair(r["total"], r["total_max"]),
+                     shorten(str(r["reason"]), reason_width)))
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
+    line = lambda cols: "  ".join(str(c).ljust(w) for c, w in zip(cols, widths)).rstrip()  # noqa: E731
+    echo(line(header))
+    echo(line(["-" * w for w in widths]))
+    for row in body:
+        echo(line(row))
 
 
 # =============================================================================== worker process
@@ -518,9 +706,7 @@ def _assignment(name: str) -> dict:
         source = nbformat.read(info.source, as_version=4)
         release = nbformat.read(info.release, as_version=4)
         _ASSIGNMENTS[name] = {"info": info, "source": source, "release": release,
-                              "hidden": hidden_test_lines(source, release),
-                              "hidden_all": hidden_test_lines(source, release, include_visible=True),
-                              "protected": protected_names(source)}
+                              "hidden": hidden_test_lines(source, release), "protected": protected_names(source)}
     return _ASSIGNMENTS[name]
 
 
@@ -565,7 +751,7 @@ def _grade_in_sandbox(task: dict, a: dict, rec: dict, sandbox: Path, private: Pa
     rec["cells"] = {gid: 0.0 for gid, _ in info.tests}
     if loaded.problem:
         rec.update(status="invalid", reason=_join([loaded.problem + "; 0 points"] + notes))
-        rec["feedback"] = _simple_feedback(out, student, name, rec)
+        rec["feedback"] = _simple_feedback(out, student, name, rec, info)
         return
     nb = loaded.nb
     structure, rejected_why = _structure(nb, a)
@@ -625,12 +811,13 @@ def _grade_in_sandbox(task: dict, a: dict, rec: dict, sandbox: Path, private: Pa
         why = rejected_why or _nbgrader_failure(result)
         rec.update(status="rejected", reason=_join([f"{why}; 0 points"] + structure + notes))
         rec["integrity"] = "; ".join(str(f) for f in findings)
-        rec["feedback"] = _simple_feedback(out, student, name, rec)
+        rec["feedback"] = _simple_feedback(out, student, name, rec, info)
         return
 
     gradebook, raw, pending = _scores(f"sqlite:///{db}", name, student, info)
     graded_nb = nbformat.read(autograded, as_version=4)
     rec["gradebook"], rec["raw_points"], rec["manual_pending"] = gradebook, raw, pending
+    rec["answers"] = _answer_digests(graded_nb, info)
     rec["cells"] = {c["grade_id"]: c["auto_score"] or 0.0 for c in gradebook if c["autograded"]}
     runtime = [f"after {cell_name(c['cell'], c['label'])}: {c['what']}" for c in report.get("changed", [])]
     integrity = [str(f) for f in findings] + runtime
@@ -665,7 +852,7 @@ def _grade_in_sandbox(task: dict, a: dict, rec: dict, sandbox: Path, private: Pa
     if rec["hold"]:
         with Gradebook(f"sqlite:///{db}", _course_id()) as gb:
             _merge_into_gradebook(gb, rec)  # manual score 0 on every test cell: what feedback shows
-    cfg.SanitizeFeedback.notice = _notice(rec, info)
+    cfg.SanitizeFeedback.notice = notice(rec)
     t_feedback = time.monotonic()
     feedback = _run_converter("GenerateFeedback", cfg, name, student)
     rec["timings"]["feedback"] = round(time.monotonic() - t_feedback, 2)
@@ -679,7 +866,7 @@ def _grade_in_sandbox(task: dict, a: dict, rec: dict, sandbox: Path, private: Pa
     else:
         with open(log_path, "a") as fh:
             fh.write("\n--- generate_feedback ---\n" + feedback.get("log", "") + feedback.get("error", ""))
-        rec["feedback"] = _simple_feedback(out, student, name, rec)
+        rec["feedback"] = _simple_feedback(out, student, name, rec, info)
     dest = out / "autograded" / student / name
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy(autograded, dest / autograded.name)
@@ -692,6 +879,7 @@ def _nbgrader_config(sandbox: Path, private: Path, a: dict, settings: dict):
                                         LimitOutput, SaveAutoGrades)
     from traitlets.config.loader import PyFileConfigLoader
 
+    from autograder.feedback import exporter_settings
     from autograder.preprocessors import SandboxedExecute, SanitizeFeedback
     from autograder.sandbox import SandboxSpec
 
@@ -723,7 +911,7 @@ def _nbgrader_config(sandbox: Path, private: Path, a: dict, settings: dict):
     cfg.LimitOutput.max_traceback = GRADE_OUTPUT_MAX_TRACEBACK
     cfg.GenerateFeedback.preprocessors = [GetGrades, SanitizeFeedback, CSSHTMLHeaderPreprocessor]
     cfg.SanitizeFeedback.hidden_lines = list(a["hidden"])
-    cfg.SanitizeFeedback.test_cell_lines = list(a["hidden_all"])
+    exporter_settings(cfg)
     return cfg
 
 
@@ -764,6 +952,19 @@ def _scores(db_url: str, assignment: str, student: str, info: AssignmentInfo):
     order = {gid: i for i, (gid, _) in enumerate(info.tests + info.manual)}
     cells.sort(key=lambda c: order.get(c["grade_id"], 999))
     return cells, raw, pending
+
+
+def _answer_digests(nb, info: AssignmentInfo) -> dict[str, str]:
+    """sha256 of each written answer's text (cells a person grades), by grade_id."""
+    import hashlib
+
+    manual = {gid for gid, _ in info.manual}
+    digests = {}
+    for cell in nb.cells:
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if gid in manual:
+            digests[gid] = hashlib.sha256(cell.source.encode()).hexdigest()
+    return digests
 
 
 def _scan(nb, a: dict):
@@ -861,7 +1062,7 @@ def _test_summary(graded_nb, a: dict, settings: dict) -> list[str]:
             notes.append(f"{where} ran out of memory (limit {settings['memory_mb']} MB)")
         if is_test_cell(cell) and err and err[0] != ABORT_ENAME:
             message = err[1] if not scrub.leaks(err[1]) else "(message hidden)"
-            failed.append(f"{label or where} ({err[0]}{': ' + message[:100] if message else ''})")
+            failed.append(f"{label or where} ({err[0]}{': ' + shorten(message, 100) if message else ''})")
     tests = sum(1 for c in graded_nb.cells if is_test_cell(c))
     if failed:
         notes.insert(0, f"{len(failed)} of {tests} test cells failed: " + ", ".join(failed))
@@ -892,29 +1093,27 @@ def _join(parts: list[str]) -> str:
     return "; ".join(p for p in parts if p)
 
 
-def _notice(rec: dict, info: AssignmentInfo) -> str:
-    """The Markdown cell at the top of a student's feedback."""
-    lines = [f"## Autograded: {rec['points']:g} / {info.max_points:g} points ({rec['status']})", ""]
-    if rec.get("hold"):
-        lines += ["Your score is **held at 0 until the instructor reviews** your notebook: the grader found code "
-                  "that may change what the tests check:", ""]
-        lines += [f"- {html.escape(x)}" for x in rec["integrity"].split("; ") if x][:10]
-        lines.append("")
-    if rec["reason"]:
-        lines += [f"Notes: {html.escape(rec['reason'])}", ""]
-    if info.manual:
-        lines.append(f"Written answers ({sum(p for _, p in info.manual):g} points) are graded by the instructor.")
-    return "\n".join(lines)
+def shorten(text: str, width: int) -> str:
+    """``text`` cut to at most ``width`` characters at a word boundary, with an ellipsis when cut."""
+    text = " ".join(str(text).split())
+    if len(text) <= width:
+        return text
+    cut = text[:width - 1]
+    if " " in cut[width // 2:]:
+        cut = cut[:cut.rindex(" ")]
+    return cut.rstrip(" ,;:") + "…"
 
 
-def _simple_feedback(out: Path, student: str, assignment: str, rec: dict) -> str:
-    """A short HTML page for a submission without an autograded notebook (invalid, rejected)."""
+def _simple_feedback(out: Path, student: str, assignment: str, rec: dict, info: AssignmentInfo) -> str:
+    """A short HTML page for a submission without an autograded notebook (invalid, rejected):
+    the one total (written answers included: there are none to grade) and the reason."""
     dest = out / "feedback" / student / assignment / f"{assignment}.html"
     dest.parent.mkdir(parents=True, exist_ok=True)
+    total_max = info.max_points + sum(p for _, p in info.manual)
     dest.write_text(
         "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>Feedback: "
         f"{html.escape(assignment)}</title></head><body>\n<h1>{html.escape(assignment)}: "
-        f"{rec['points']:g} / {rec['max_points']:g} points ({html.escape(rec['status'])})</h1>\n"
+        f"total {rec['points']:g} / {total_max:g} points ({html.escape(rec['status'])})</h1>\n"
         f"<p>{html.escape(rec['reason'])}</p>\n</body></html>\n")
     return str(dest.relative_to(out))
 

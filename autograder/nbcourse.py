@@ -3,6 +3,11 @@
 Everything that must be *real* nbgrader (generate_assignment, autograde, the gradebook) goes
 through :class:`ScratchCourse`, so the repository never gets a ``gradebook.db``, an
 ``autograded/`` folder or a half-written release.
+
+A graded class's output folder is an nbgrader course too: :func:`configure_graded_folder` makes
+nbgrader's own tools safe there (feedback through the course's sanitiser, an exchange inside
+it, ``nbgrader export`` away from the course's ``grades.csv``), and :func:`open_formgrader`
+starts the formgrader on it.
 """
 from __future__ import annotations
 
@@ -132,3 +137,85 @@ class ScratchCourse:
                 raise NbgraderError(f"no autograded submission of {topic} by {student}") from exc
             cells = {g.name: (g.score, g.max_score) for g in nb.grades}
             return NotebookScore(float(nb.code_score), float(nb.max_code_score), cells)
+
+
+# ----------------------------------------------------------------------------- a graded class's folder
+
+GRADED_FOLDER_CONFIG = '''\
+# nbgrader settings for this folder of graded work, written by `python3 course.py grade`
+# (again on every run: change the course's own nbgrader_config.py instead).
+#
+# Grade the written answers in the formgrader opened here (`python3 course.py formgrader DIR`,
+# or `jupyter lab` started in this folder), then run `python3 course.py finalize DIR`.
+import os
+
+from autograder.config import ROOT
+from autograder.feedback import exporter_settings
+from autograder.preprocessors import CourseFeedback
+
+c = get_config()  # noqa: F821 - provided by traitlets
+load_subconfig(str(ROOT / "nbgrader_config.py"))  # noqa: F821 - the course's ids, folders and limits
+here = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.root = here
+
+# nbgrader's "Generate Feedback" (the formgrader's button, `nbgrader generate_feedback`) runs the
+# course's sanitiser: hidden tests are removed, and the notes and scores match what
+# `python3 course.py finalize` writes to feedback/.
+c.GenerateFeedback.preprocessors = ["nbgrader.preprocessors.GetGrades", CourseFeedback,
+                                    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]
+c.CourseFeedback.course_dir = here
+exporter_settings(c)
+
+# `nbgrader export` writes nbgrader_grades.csv; grades.csv is the course's own report.
+c.CsvExportPlugin.to = os.path.join(here, "nbgrader_grades.csv")
+
+# An exchange inside this folder, so the formgrader has one (nothing needs releasing from here).
+c.Exchange.root = os.path.join(here, "exchange")
+'''
+
+
+SUBMITTED_README = """\
+One folder per graded submission (submitted/<student>/<assignment>/), holding nbgrader's
+timestamp.txt when the submission had one, so that the formgrader lists and counts every
+submission. The notebooks themselves are not copied here on purpose: nbgrader's own autograde,
+run in this folder, then finds nothing to run. Student code runs only in the course's sandbox:
+regrade with `python3 course.py grade SUBMISSIONS --out <this folder> --force`.
+"""
+
+
+def configure_graded_folder(out: Path) -> Path:
+    """Make ``out`` (the grade command's output) a course folder nbgrader's own tools use safely.
+
+    Writes ``out/nbgrader_config.py`` (:data:`GRADED_FOLDER_CONFIG`), creates the exchange
+    folder it names and ``submitted/`` (with a README saying why it holds no notebooks).
+    Returns the config file's path.
+    """
+    (out / "exchange").mkdir(exist_ok=True)
+    (out / "submitted").mkdir(exist_ok=True)
+    (out / "submitted" / "README.txt").write_text(SUBMITTED_README)
+    path = out / "nbgrader_config.py"
+    path.write_text(GRADED_FOLDER_CONFIG)
+    return path
+
+
+def open_formgrader(out: Path, jupyter_args: list[str]) -> int:
+    """Start JupyterLab in the graded-class folder ``out`` on nbgrader's formgrader page.
+
+    nbgrader reads ``out/nbgrader_config.py`` only when the server starts in ``out``; this
+    starts it there (with this venv's ``jupyter``, the repository importable) and opens
+    ``/formgrader``. ``jupyter_args`` go to ``jupyter lab`` (``--port 8890``, ``--no-browser``).
+    Returns jupyter's exit status.
+    """
+    out = Path(out).resolve()
+    if not (out / "gradebook.db").is_file():
+        print(f"error: {out} is not a graded class: run python3 course.py grade SUBMISSIONS --out {out} first",
+              file=sys.stderr)
+        return 2
+    configure_graded_folder(out)
+    jupyter = Path(sys.executable).with_name("jupyter")
+    cmd = [str(jupyter), "lab", f"--ServerApp.root_dir={out}", "--ServerApp.default_url=/formgrader", *jupyter_args]
+    print(f"opening the formgrader on {out} (Ctrl+C to stop) ...", flush=True)
+    try:
+        return subprocess.run(cmd, cwd=out, env=subprocess_env()).returncode
+    except KeyboardInterrupt:
+        return 0

@@ -8,7 +8,11 @@
 - :class:`SanitizeFeedback` is nbgrader's ``ClearHiddenTests`` for ``GenerateFeedback``: it
   removes hidden-test regions from every cell and keeps hidden-test source out of every
   output (IPython tracebacks quote the failing line, and student code can print the test
-  cells' source), and drops HTML/JavaScript outputs.
+  cells' source), and drops HTML/JavaScript outputs. It also marks written answers that wait
+  for a person and puts the totals in ``resources["course"]`` for the feedback template.
+- :class:`CourseFeedback` is the same sanitiser configured from a graded-class folder (the
+  ``nbgrader_config.py`` that ``python3 course.py grade`` writes there): nbgrader's own
+  ``generate_feedback`` and the formgrader's "Generate Feedback" button run it.
 """
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async, run_sync
 from nbformat.v4 import new_markdown_cell, new_output
 from nbgrader import utils
-from nbgrader.preprocessors import ClearHiddenTests, Execute
+from nbgrader.preprocessors import ClearHiddenTests, Execute, GetGrades
 from traitlets import Integer, List, Unicode
 
 from autograder.config import GRADE_NOTEBOOK_TIMEOUT_S, GRADE_OUTPUT_LIMIT_BYTES, ROOT
@@ -277,16 +281,15 @@ HIDDEN_NOTICE = "[removed by the grader: this output quoted hidden test code]"
 _MIN_HIDDEN_LINE = 8  # shorter lines ("else:", "pass") are not secrets
 
 
-def hidden_test_lines(source_nb, release_nb=None, include_visible: bool = False) -> list[str]:
+def hidden_test_lines(source_nb, release_nb=None) -> list[str]:
     """Lines inside ``### BEGIN HIDDEN TESTS`` … ``### END HIDDEN TESTS`` of ``source_nb``.
 
-    Whitespace-collapsed and at least 8 characters long. Unless ``include_visible``, lines that
-    students can already read somewhere in the release (``model.eval()`` in the prose, a
-    line the visible tests share) are left out: they are not secret, and scrubbing them would
-    mangle ordinary text.
+    Whitespace-collapsed and at least 8 characters long. Lines that students can already read
+    somewhere in ``release_nb`` (``model.eval()`` in the prose, a line the visible tests share)
+    are left out: they are not secret, and scrubbing them would mangle ordinary text.
     """
     visible = ""
-    if release_nb is not None and not include_visible:
+    if release_nb is not None:
         visible = "\n".join(" ".join(cell.source.split()) for cell in release_nb.cells)
     lines = []
     for cell in source_nb.cells:
@@ -306,25 +309,37 @@ def hidden_test_lines(source_nb, release_nb=None, include_visible: bool = False)
 class SanitizeFeedback(ClearHiddenTests):
     """``ClearHiddenTests`` for feedback, plus keeping hidden-test source out of outputs.
 
-    - Hidden-test regions are removed from every cell (an unterminated region is removed to
-      the end of the cell instead of failing the feedback); test cells also lose visible lines
-      that repeat a hidden line (``test_cell_lines``), so no hidden line appears anywhere.
+    - Hidden-test regions (``BEGIN``/``END HIDDEN TESTS``, delimiters included) are removed from
+      every cell; an unterminated region is removed to the end of the cell instead of failing
+      the feedback. Nothing else of a test cell's source is touched: its visible region is
+      shown exactly as the release shows it (nbgrader restores test cells from the source).
     - Test cells show their errors as one ``Name: message`` line (an IPython traceback quotes
       the failing line, which may be a hidden test).
-    - Any output, source line or message that contains one of ``hidden_lines`` (also after
-      undoing ``repr`` escapes and HTML entities) is replaced by a notice.
+    - Any output, and any line of a cell students write in, that contains one of
+      ``hidden_lines`` (also after undoing ``repr`` escapes and HTML entities) is replaced by a
+      notice.
     - Only ``text/plain`` and PNG/JPEG images of rich outputs are kept: no HTML, SVG or
       JavaScript from student code reaches the feedback page.
     - ``notice`` (Markdown), when given, becomes the first cell.
+    - With a gradebook in ``resources["nbgrader"]`` (nbgrader's ``GenerateFeedback``), written
+      answers still waiting for a person get ``metadata.nbgrader.awaiting`` and the totals of
+      :func:`autograder.feedback.totals` go to ``resources["course"]`` for the template.
     """
 
     hidden_lines = List(Unicode(), help="whitespace-collapsed hidden test lines (hidden_test_lines)").tag(config=True)
-    test_cell_lines = List(Unicode(), help="lines dropped from test cells: every hidden test line, including "
-                                           "ones that also occur in visible code").tag(config=True)
     notice = Unicode("", help="Markdown shown at the top of the feedback").tag(config=True)
+    # nbconvert configures every preprocessor with this; declared (as GetGrades does) so that
+    # `nbgrader generate_feedback` does not warn that it is not recognised.
+    display_data_priority = List(GetGrades.display_data_priority.default_value).tag(config=True)
 
     def preprocess(self, nb, resources):
+        cells = _gradebook_cells(resources)
+        self._awaiting = {c["grade_id"] for c in cells if c["kind"] == "manual" and c["needs_manual_grade"]}
         nb, resources = super().preprocess(nb, resources)
+        if cells:
+            from autograder.feedback import totals
+
+            resources["course"] = totals(cells)
         if self.notice:
             nb.cells.insert(0, new_markdown_cell(self.notice))
         nb.metadata.pop("widgets", None)
@@ -388,12 +403,60 @@ class SanitizeFeedback(ClearHiddenTests):
 
     def preprocess_cell(self, cell, resources, cell_index):
         self._remove_hidden_test_region(cell)
-        if is_test_cell(cell) and self.test_cell_lines:
-            drop = set(self.test_cell_lines)
-            cell.source = "\n".join(line for line in cell.source.split("\n") if " ".join(line.split()) not in drop)
-        self._clean_source(cell)
+        test = is_test_cell(cell)
+        if not test:  # a test cell's source is the release's visible region: never edited
+            self._clean_source(cell)
         if cell.get("cell_type") == "code":
-            test = is_test_cell(cell)
             cell.outputs = [o for o in (self._clean_output(o, test) for o in cell.get("outputs", [])) if o is not None]
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id and grade_id in getattr(self, "_awaiting", ()):
+            cell.metadata.nbgrader["awaiting"] = True
         cell.get("metadata", {}).pop("widgets", None)
         return cell, resources
+
+
+def _gradebook_cells(resources) -> list[dict]:
+    """The submission's graded cells from the gradebook nbgrader names in ``resources`` ([] without one)."""
+    info = (resources or {}).get("nbgrader") or {}
+    if not all(info.get(k) for k in ("db_url", "assignment", "student")):
+        return []
+    from nbgrader.api import Gradebook
+
+    from autograder.feedback import cell_grades
+
+    with Gradebook(info["db_url"]) as gb:
+        cells = cell_grades(gb, info["assignment"], info["student"])
+    return [c for c in cells if c["notebook"] == info.get("notebook", c["notebook"])]
+
+
+class CourseFeedback(SanitizeFeedback):
+    """:class:`SanitizeFeedback` that configures itself from a graded-class folder.
+
+    ``course_dir`` is the folder ``python3 course.py grade`` wrote (its ``nbgrader_config.py``
+    sets it). For each submission it takes the hidden-test lines from the folder's copy of the
+    source (``solutions/<a>/<a>.ipynb``, against ``notebooks/<a>/<a>.ipynb``) and from the
+    autograded notebook itself, and the notice from the grader's record
+    (``grader/results/<student>/<a>.json``). Without the source it raises, and nbgrader then
+    writes no feedback for that submission: it never falls back to showing hidden tests.
+    """
+
+    course_dir = Unicode("", help="the graded-class folder (the --out of python3 course.py grade)").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        import nbformat
+
+        from autograder.feedback import notice
+
+        info = resources["nbgrader"]
+        folder, assignment = Path(self.course_dir or "."), info["assignment"]
+        source = folder / "solutions" / assignment / f"{assignment}.ipynb"
+        release = folder / "notebooks" / assignment / f"{assignment}.ipynb"
+        if not source.is_file() or not release.is_file():
+            raise RuntimeError(f"cannot keep hidden tests out of the feedback: {source} or {release} is missing; "
+                               "run python3 course.py grade again to restore them")
+        release_nb = nbformat.read(release, as_version=4)
+        lines = hidden_test_lines(nbformat.read(source, as_version=4), release_nb)
+        self.hidden_lines = lines + [x for x in hidden_test_lines(nb, release_nb) if x not in lines]
+        record = folder / "grader" / "results" / info["student"] / f"{assignment}.json"
+        self.notice = notice(json.loads(record.read_text())) if record.is_file() else ""
+        return super().preprocess(nb, resources)

@@ -97,7 +97,8 @@ def test_every_case_gets_its_score_and_a_clear_reason(corpus_run):
 def test_the_correct_submission_gets_full_marks(corpus_run):
     row = corpus_run["rows"]["correct"]
     assert row["status"] == "ok" and float(row["points"]) == float(row["max_points"]) == 11, row
-    cells = {k.split(":", 1)[1]: float(v) for k, v in row.items() if k.startswith(f"{TOPIC}:")}
+    assert (row["manual"], row["manual_pending"], row["total"], row["total_max"]) == ("0", "4", "11", "15"), row
+    cells = {k.split(":", 1)[1]: float(v) for k, v in row.items() if k.startswith(f"{TOPIC}:test_")}
     assert cells == {"test_dropout_basics": 3, "test_dropout_statistics": 3, "test_dropout_edges_and_grad": 2,
                      "test_dropout_module": 2, "test_drill": 1}
 
@@ -238,20 +239,54 @@ def test_zip_of_nbgrader_layout(tmp_path):
     assert hashlib.sha256(archive.read_bytes()).hexdigest() == digest
 
 
-@pytest.mark.slow
-def test_every_solution_grades_clean_in_the_sandbox(tmp_path):
-    """The sandbox (limits, private root, audit hook, integrity checks) must not cost a correct
-    solution of any topic a single point."""
+@pytest.fixture(scope="module")
+def solutions_run(tmp_path_factory):
+    """Every topic's solution notebook, submitted by one student and graded in one run."""
+    root = tmp_path_factory.mktemp("solutions")
     for topic in topics():
         nb = nbformat.read(SOLUTIONS / topic / f"{topic}.ipynb", as_version=4)
-        folder = tmp_path / "class" / "submitted" / "solution" / topic
+        folder = root / "class" / "submitted" / "solution" / topic
         folder.mkdir(parents=True)
         nbformat.write(nb, folder / f"{topic}.ipynb")
-    grade_cli(tmp_path / "class", "--out", tmp_path / "out", "--jobs", "2")
-    with open(tmp_path / "out" / "grades.csv", newline="") as fh:
+    grade_cli(root / "class", "--out", root / "out", "--jobs", "2")
+    with open(root / "out" / "grades.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
+    return {"out": root / "out", "rows": rows}
+
+
+@pytest.mark.slow
+def test_every_solution_grades_clean_in_the_sandbox(solutions_run):
+    """The sandbox (limits, private root, audit hook, integrity checks) must not cost a correct
+    solution of any topic a single point."""
+    rows = solutions_run["rows"]
+    assert {r["assignment"] for r in rows} == set(topics())
     bad = [r for r in rows if r["status"] != "ok" or r["points"] != r["max_points"] or r["integrity"]]
     assert not bad, [(r["assignment"], r["status"], r["points"], r["max_points"], r["reason"], r["integrity"]) for r in bad]
+
+
+@pytest.mark.slow
+def test_visible_region_of_every_test_cell_is_intact_in_feedback(solutions_run):
+    """Only hidden-region lines leave a test cell: for every topic, each test cell's visible
+    region (split at the delimiters here, and checked equal to nbgrader's release of it) is
+    shown whole in the feedback, and no hidden-region line the release does not show appears."""
+    out, problems = solutions_run["out"], []
+    for topic in topics():
+        source = nbformat.read(out / "solutions" / topic / f"{topic}.ipynb", as_version=4)
+        release = nbformat.read(out / "notebooks" / topic / f"{topic}.ipynb", as_version=4)
+        released = {corpus._meta(c).get("grade_id"): c.source for c in release.cells}
+        page = (out / "feedback" / "solution" / topic / f"{topic}.html").read_text()
+        for gid, (visible, _) in corpus.test_cell_regions(source).items():
+            if "\n".join(visible).strip() != released.get(gid, "").strip():
+                problems.append(f"{topic}/{gid}: the visible region found from the delimiters is not the release's cell")
+            shown = corpus.code_text(corpus.cell_html(page, gid))
+            missing = [ln.strip() for ln in visible if ln.strip() and " ".join(ln.split()) not in shown]
+            if " ".join(" ".join(visible).split()) not in shown:
+                problems.append(f"{topic}/{gid}: the feedback does not show the visible region whole; "
+                                f"missing lines: {missing[:3]}")
+        leaks = corpus.leaked(page, corpus.secret_lines(source, release))
+        if leaks:
+            problems.append(f"{topic}: the feedback shows hidden lines {leaks[:3]}")
+    assert not problems, "\n".join(problems)
 
 
 # ----------------------------------------------------------------------------- fast unit tests
@@ -374,3 +409,95 @@ def test_feedback_scrubber_catches_quoted_hidden_tests():
     assert scrub.leaks(repr(["x = 1", line]))                   # print(In) shows a list repr
     assert scrub.leaks(html.escape(line))                        # HTML entities
     assert not scrub.leaks("AssertionError: p=1 must return all zeros")
+
+
+def test_feedback_scrubber_leaves_visible_test_lines_alone():
+    """A visible test line that a hidden block repeats (`kept = out != 0`) stays in its test cell:
+    the scrubber removes the hidden region and nothing else."""
+    import copy
+
+    source = nbformat.read(SOLUTIONS / TOPIC / f"{TOPIC}.ipynb", as_version=4)
+    release = nbformat.read(NOTEBOOKS / TOPIC / f"{TOPIC}.ipynb", as_version=4)
+    scrub = SanitizeFeedback(hidden_lines=hidden_test_lines(source, release))
+    regions = corpus.test_cell_regions(source)
+    assert regions
+    for cell in source.cells:
+        gid = corpus._meta(cell).get("grade_id")
+        if gid in regions:
+            cleaned, _ = scrub.preprocess_cell(copy.deepcopy(cell), {}, 0)
+            assert cleaned.source == "\n".join(regions[gid][0]), gid
+
+
+def test_reasons_are_cut_at_a_word_boundary():
+    from autograder.grade import shorten
+
+    text = "AssertionError: fraction of zeros with p=0.2: expected a value in [0.19526, 0.20474], got 0.79988"
+    assert shorten(text, 200) == text
+    cut = shorten(text, 60)
+    assert len(cut) <= 60 and cut.endswith("…") and text.startswith(cut[:-1]) and text[len(cut) - 1] == " "
+    assert shorten("x" * 80, 20) == "x" * 19 + "…"   # one long word: cut inside it, still marked
+
+
+def test_summary_table_names_manual_pending():
+    from autograder.grade import print_table
+
+    row = {"student": "ann", "assignment": TOPIC, "status": "ok", "points": 11.0, "max_points": 11.0, "manual": 0.0,
+           "manual_max": 4.0, "manual_pending": 4.0, "total": 11.0, "total_max": 15.0,
+           "reason": "a reason long enough to be cut somewhere in the middle of its words " * 3}
+    lines = []
+    print_table([row], lines.append, reason_width=40)
+    assert lines[0].split() == ["student", "assignment", "status", "points", "manual", "manual_pending", "total", "reason"]
+    assert lines[2].split()[:7] == ["ann", TOPIC, "ok", "11/11", "0/4", "4", "11/15"]
+    assert lines[2].endswith("…") and not lines[2].endswith(" …")
+
+
+def test_feedback_mathjax_prefers_a_local_copy(tmp_path, monkeypatch):
+    from autograder.feedback import MATHJAX_CDN, mathjax_url
+
+    monkeypatch.delenv("COURSE_MATHJAX_URL", raising=False)
+    local = tmp_path / "mathjax" / "MathJax.js"
+    assert mathjax_url([local]) == MATHJAX_CDN
+    local.parent.mkdir()
+    local.write_text("// MathJax")
+    assert mathjax_url([tmp_path / "none.js", local]).startswith(local.as_uri() + "?config=")
+    monkeypatch.setenv("COURSE_MATHJAX_URL", "http://example.org/mj/MathJax.js")
+    assert mathjax_url([local]) == "http://example.org/mj/MathJax.js"
+
+
+# ----------------------------------------------------------------------------- what students see of hidden tests
+
+@pytest.mark.parametrize("topic", topics())
+def test_hidden_test_messages_quote_no_hidden_inputs(topic):
+    """README, "What a student sees of a hidden test": its name and its message, never its code or
+    its inputs. No message of a hidden test (``assert ..., msg``, ``what=...``, a raised error)
+    may show a value written in the hidden test that the release does not show, in its text or
+    through a ``{placeholder}`` bound to such a value (autograder.hidden_messages)."""
+    from autograder.hidden_messages import message_violations
+
+    source = nbformat.read(SOLUTIONS / topic / f"{topic}.ipynb", as_version=4)
+    release = nbformat.read(NOTEBOOKS / topic / f"{topic}.ipynb", as_version=4)
+    found = message_violations(source, release)
+    assert not found, f"{topic}: hidden-test messages show hidden inputs (reword them in words):\n" + "\n".join(
+        f"- {v.cell} line {v.line}: {v.message[:160]}  [shows {', '.join(v.shows)}]" for v in found)
+
+
+def test_hidden_message_rule_reads_messages_and_placeholders():
+    from autograder.hidden_messages import hidden_literals, message_violations, quoted_inputs
+
+    source = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "assert f(x) == 1, 'f(x) should be 1'\n"
+        "### BEGIN HIDDEN TESTS\n"
+        "base = torch.tensor([1.0, -2.0, 3.0])\n"
+        "assert ok(base), f'E[f(x)] should equal x={base.tolist()}'\n"
+        "for p in (0.05, 0.9):\n"
+        "    check(f(p), what=f'the rate with p={p}')\n"
+        "assert g(7) == 5040, 'expected 7! = 5040'\n"
+        "assert h(base), 'h keeps the mean of its input'\n"
+        "### END HIDDEN TESTS", metadata={"nbgrader": {"grade": True, "solution": False, "grade_id": "t", "points": 1}})])
+    release = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("Use p = 0.9 or 0.05; 7 is visible.")])
+    shown = {v.message.split(",")[0][:12]: v.shows for v in message_violations(source, release)}
+    assert len(shown) == 2 and any("5040" in s for s in shown.values()), shown
+    assert any(any("[1.0, -2.0, 3.0]" in x for x in s) for s in shown.values()), shown
+    literals = hidden_literals(source, release)
+    assert quoted_inputs("x=[1.0, -2.0, 3.0], got [0, 0, 0]", literals) == ["[1.0, -2.0, 3.0]", "-2", "1", "3"]
+    assert quoted_inputs("Mismatched elements: 5040 / 5040 (100.0%)", literals) == []

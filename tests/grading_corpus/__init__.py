@@ -207,8 +207,10 @@ def build(dest: Path) -> dict[str, Case]:
              reason=["duplicated grade_id 'test_dropout_basics'"]), nb)
 
     wrong = "def dropout(x, p, training=True, generator=None):\n    return x\n"
+    dropout_cell = next(i for i, c in enumerate(answered().cells) if _meta(c).get("grade_id") == "dropout")
     add(Case("patch_assert_close", "redefines the checking functions", "integrity", points=0,
-             integrity=["torch.testing.assert_close", "course_utils.testing.assert_close", "cell 6 (dropout) line"]),
+             integrity=["torch.testing.assert_close", "course_utils.testing.assert_close",
+                        f"cell {dropout_cell + 1} (dropout) line"]),
         _set(answered(), "dropout", wrong + "import torch, course_utils.testing\n"
              "torch.testing.assert_close = lambda *a, **k: None\n"
              "course_utils.testing.assert_close = lambda *a, **k: None\n"
@@ -258,6 +260,87 @@ def hidden_lines() -> list[str]:
     from autograder.preprocessors import hidden_test_lines
 
     return hidden_test_lines(solution(), release())
+
+
+# ----------------------------------------------------------------------------- answer keys for feedback checks
+# Written from the delimiters here, independently of the grader's own scrubber.
+
+BEGIN, END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+
+
+def test_cell_regions(nb) -> dict[str, tuple[list[str], list[str]]]:
+    """``{grade_id: (visible lines, hidden lines)}`` for every autograded test cell of a source
+    notebook, split at the ``### BEGIN/END HIDDEN TESTS`` delimiter lines (delimiters in neither)."""
+    regions = {}
+    for cell in nb.cells:
+        m = _meta(cell)
+        if cell.cell_type != "code" or not m.get("grade") or m.get("solution"):
+            continue
+        visible, hidden, inside = [], [], False
+        for line in cell.source.split("\n"):
+            if line.strip() == BEGIN:
+                inside = True
+            elif line.strip() == END:
+                inside = False
+            else:
+                (hidden if inside else visible).append(line)
+        regions[m["grade_id"]] = (visible, hidden)
+    return regions
+
+
+def secret_lines(source_nb=None, release_nb=None, min_length: int = 8) -> list[str]:
+    """Hidden-region lines (whitespace collapsed, at least ``min_length`` characters) that the
+    release does not show anywhere: what must never appear in a student's feedback."""
+    source_nb = source_nb or solution()
+    release_nb = release_nb or release()
+    shown = "\n".join(" ".join(c.source.split()) for c in release_nb.cells)
+    lines = []
+    for _, hidden in test_cell_regions(source_nb).values():
+        for line in hidden:
+            flat = " ".join(line.split())
+            if len(flat) >= min_length and flat not in shown and flat not in lines:
+                lines.append(flat)
+    return lines
+
+
+def visible_text(html_text: str) -> str:
+    """What a reader of an HTML page sees: tags removed, entities decoded, whitespace collapsed."""
+    import html
+    import re
+
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", html_text)).split())
+
+
+def code_text(html_text: str) -> str:
+    """The text of highlighted code in an HTML page: tags removed without adding spaces (Pygments
+    wraps every token in a span), entities decoded, whitespace collapsed."""
+    import html
+    import re
+
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", html_text)).split())
+
+
+def leaked(html_text: str, lines: list[str]) -> list[str]:
+    """The ``lines`` a feedback page shows (in its text or its raw HTML), plus the delimiter if present."""
+    text = visible_text(html_text)
+    found = [line for line in lines if line in text or line in html_text]
+    return found + ([BEGIN] if "BEGIN HIDDEN TESTS" in html_text else [])
+
+
+def cell_html(page: str, grade_id: str) -> str:
+    """The part of a feedback page from a graded cell's anchor to the next cell's anchor."""
+    start = page.find(f'<a name="{grade_id}">')
+    if start < 0:
+        return ""
+    nxt = page.find("<a name=", start + 10)
+    return page[start:nxt if nxt > 0 else len(page)]
+
+
+def leaking_student() -> nbformat.NotebookNode:
+    """Correct answers, plus code that makes warnings quote the test lines and looks for notebooks."""
+    nb = _append_to(answered(), "dropout", LEAK_WARN)
+    nb.cells.append(nbformat.v4.new_code_cell(LEAK_READ))
+    return nb
 
 
 def write_manifest(dest: Path, cases: dict[str, Case]) -> None:
