@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils import digits_split, get_device, plot_curves, seed_everything
-from course_utils.testing import assert_between, assert_close, assert_shape
+from course_utils.testing import assert_between, assert_close, assert_python_float, assert_shape, forbidden
 
 device = get_device()
 seed_everything(0)
@@ -49,6 +49,17 @@ print(f"device: {device}")
 # input and output, and hands $\bar x$ to the node before it. Backpropagation runs the forward pass
 # once, keeps the intermediate values, then visits the nodes in reverse order.
 #
+# Unrolled over a chain of layers $h_1 = f_1(x; W)$, $h_2 = f_2(h_1)$, …, $L = \ell(h_n)$, the rule is a
+# product of per-layer derivatives:
+#
+# $$
+# \frac{\partial L}{\partial W} = \frac{\partial L}{\partial h_n}\,\frac{\partial h_n}{\partial h_{n-1}} \cdots
+# \frac{\partial h_2}{\partial h_1}\,\frac{\partial h_1}{\partial W}.
+# $$
+#
+# Backpropagation evaluates it from the left, starting at the loss: each partial product is the gradient
+# with respect to one layer's output (a vector shaped like that output), never a full Jacobian matrix.
+#
 # A small example: $z = w x + b$, $a = \tanh z$, $L = a^2$. Going backwards,
 # $\bar a = 2a$, then $\bar z = \bar a\,(1 - a^2)$ (the local gradient of tanh), then
 # $\bar w = \bar z\, x$, $\bar x = \bar z\, w$ and $\bar b = \bar z$.
@@ -68,6 +79,18 @@ with torch.no_grad():
     w_bar, x_bar, b_bar = z_bar * x, z_bar * w, z_bar * 1.0
 for name, by_hand, auto in (("w", w_bar, w.grad), ("x", x_bar, x.grad), ("b", b_bar, b.grad)):
     print(f"dL/d{name}: by hand {by_hand.item():+.6f}   autograd {auto.item():+.6f}")
+
+# %% [markdown]
+# The smallest model there is, one weight and a squared error: $L = (wx - y)^2$. The residual
+# $r = wx - y$ is the only intermediate value, so $\bar r = 2r$ and $\bar w = \bar r\, x = 2(wx - y)\,x$.
+# With $w = 2$, $x = 3$, $y = 1$: $r = 5$ and $\partial L/\partial w = 2 \cdot 5 \cdot 3 = 30$.
+
+# %%
+w = torch.tensor(2.0, requires_grad=True)
+L = (w * 3.0 - 1.0) ** 2
+L.backward()
+print("dL/dw for L = (w*x - y)^2 at w=2, x=3, y=1:", w.grad.item(), "(by hand: 2 * 5 * 3 = 30)")
+assert w.grad.item() == 30.0
 
 # %% [markdown]
 # A few node types cover most of a network, and each has a pattern worth knowing by heart:
@@ -99,6 +122,12 @@ for name, by_hand, auto in (("w", w_bar, w.grad), ("x", x_bar, x.grad), ("b", b_
 # The bias is added to every row of the batch (fan-out again), so its gradient sums over the batch.
 # A reliable way to remember the rest: **a gradient has the shape of the thing it is the gradient of**,
 # and there is only one way to multiply $\bar Y$ `(N, fan_out)` with $X$ or $W$ to get that shape.
+# Many texts store the weight the other way round, $Y = XW + b$ with $W$ of shape `(fan_in, fan_out)`;
+# the same rule then gives $\bar W = X^\top \bar Y$, $\bar b = \sum_n \bar Y_n$ and $\bar X = \bar Y W^\top$.
+#
+# One input and a squared norm make a good warm-up: for $L = \lVert W x \rVert^2$ with $u = Wx$, the
+# upstream gradient is $\bar u = 2u$, and a linear map's weight gradient is the outer product of the
+# upstream gradient and the input, so $\partial L / \partial W = 2\,(Wx)\,x^\top$.
 #
 # The check below feeds an arbitrary upstream gradient $G$ into autograd (`grad_outputs=G` computes
 # $\bar X, \bar W, \bar b$ for $\bar Y = G$) and compares with the three formulas.
@@ -117,6 +146,11 @@ torch.testing.assert_close(G.T @ X.detach(), W_auto)
 torch.testing.assert_close(G.sum(dim=0), b_auto)
 print("shapes: dX", tuple(X_auto.shape), " dW", tuple(W_auto.shape), " db", tuple(b_auto.shape))
 print("all three formulas match autograd")
+
+x1 = torch.randn(3, generator=g, dtype=torch.float64)
+(W_norm,) = torch.autograd.grad(((W @ x1) ** 2).sum(), [W])
+torch.testing.assert_close(W_norm, 2 * torch.outer(W.detach() @ x1, x1))
+print("d||Wx||^2 / dW = 2 (Wx) x^T:", tuple(W_norm.shape))
 
 # %% [markdown]
 # ## 3. Softmax cross-entropy: the gradient is $p - \mathrm{onehot}(y)$
@@ -201,9 +235,13 @@ print("logits:", tuple(logits.shape), {k: tuple(v.shape) for k, v in cache.items
 # `F.cross_entropy(logits, y)` (mean over the batch) with respect to `logits`:
 #
 # - `logits` is a float tensor `(N, C)`, `y` an int64 tensor `(N,)` of class indices;
-# - return a tensor `(N, C)` of the same dtype, without calling autograd;
-# - it must stay finite for large logits (say $\pm 1000$): `torch.softmax` is stable, a hand-written
-#   `exp(z) / exp(z).sum()` is not unless you subtract each row's maximum first;
+# - return a tensor `(N, C)` of the same dtype;
+# - **no autograd**: do not call `.backward()` or `torch.autograd.grad` (the tests make both raise
+#   while your function runs);
+# - it must stay finite and exact for large logits (entries of $\pm 10^4$, in rows whose maxima lie
+#   far apart): `torch.softmax` is stable; a hand-written `exp(z) / exp(z).sum()` is stable only if you
+#   subtract **each row's own** maximum first (one maximum for the whole batch leaves some rows with
+#   nothing but underflowed zeros, and $0/0$);
 # - do not modify `logits` in place.
 
 # %% nbgrader={"grade": false, "grade_id": "softmax_ce_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -218,17 +256,26 @@ def softmax_cross_entropy_backward(logits: torch.Tensor, y: torch.Tensor) -> tor
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_softmax_ce_backward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# Compared with autograd of F.cross_entropy (mean over the batch) in float64.
+# Shape and values against autograd of F.cross_entropy (mean over the batch) in float64, with
+# .backward() and torch.autograd.grad made to raise while your function runs.
+_NO_AUTOGRAD = (torch.Tensor.backward, torch.autograd.backward, torch.autograd.grad)
+
+
 def _reference_dlogits(logits, y):
     z = logits.detach().clone().requires_grad_(True)
     F.cross_entropy(z, y).backward()
     return z.grad
 
 
+def _dlogits(logits, y):
+    with forbidden(*_NO_AUTOGRAD, what="softmax_cross_entropy_backward (no autograd)"):
+        return softmax_cross_entropy_backward(logits, y)
+
+
 g = torch.Generator().manual_seed(0)
 logits = torch.randn(7, 4, generator=g, dtype=torch.float64)
 y = torch.randint(0, 4, (7,), generator=g)
-dlogits = softmax_cross_entropy_backward(logits, y)
+dlogits = _dlogits(logits, y)
 assert_shape(dlogits, (7, 4), what="softmax_cross_entropy_backward(logits (7, 4), y)")
 assert_close(dlogits, _reference_dlogits(logits, y), rtol=1e-10, atol=1e-12,
              what="dlogits (expected (softmax(logits) - onehot(y)) / N)")
@@ -238,23 +285,28 @@ for n, c in ((1, 10), (32, 3), (64, 10), (3, 17)):
     logits = 3 * torch.randn(n, c, generator=g, dtype=torch.float64)
     y = torch.randint(0, c, (n,), generator=g)
     before = logits.clone()
-    got = softmax_cross_entropy_backward(logits, y)
-    assert_shape(got, (n, c), what=f"dlogits for N={n}, C={c}")
+    got = _dlogits(logits, y)
+    assert_shape(got, (n, c), what="dlogits for other batch sizes and class counts (expected the shape of logits)")
     assert got.dtype == torch.float64, f"float64 logits gave a {got.dtype} gradient"
-    assert_close(got, _reference_dlogits(logits, y), rtol=1e-10, atol=1e-12, what=f"dlogits for N={n}, C={c}")
+    assert_close(got, _reference_dlogits(logits, y), rtol=1e-10, atol=1e-12,
+                 what="dlogits for other batch sizes and class counts")
     assert torch.equal(logits, before), "softmax_cross_entropy_backward modified logits in place"
     assert_close(got.sum(dim=1), torch.zeros(n, dtype=torch.float64), rtol=0, atol=1e-12,
                  what="row sums of dlogits (expected 0: softmax sums to 1)")
-# large logits stay finite and exact (needs a stable softmax)
-big = torch.tensor([[1000.0, -1000.0, 0.0], [-800.0, 900.0, 899.0]], dtype=torch.float64)
-yb = torch.tensor([1, 2])
-got = softmax_cross_entropy_backward(big, yb)
-assert torch.isfinite(got).all(), "dlogits has NaN/inf for logits of size 1000: use a stable softmax"
-assert_close(got, _reference_dlogits(big, yb), rtol=1e-10, atol=1e-12, what="dlogits for logits of size 1000")
+# Logits of +-1e4 in rows whose maxima lie far apart. exp overflows at 710 in float64 (89 in float32),
+# so the naive softmax gives inf/inf = NaN; shifting by one maximum for the whole batch leaves every
+# entry of the other rows below exp(-745), i.e. 0/0 = NaN. Only each row's own maximum works.
+for dtype, rtol, atol in ((torch.float64, 1e-10, 1e-12), (torch.float32, 1e-5, 1e-7)):
+    big = torch.tensor([[1e4, -1e4, 0.0], [-1e4, 5.0, 4.0], [3e3, 3e3, 3e3], [-1e4, -1e4, -9999.0]], dtype=dtype)
+    yb = torch.tensor([1, 2, 0, 2])
+    got = _dlogits(big, yb)
+    assert torch.isfinite(got).all(), \
+        f"dlogits has NaN/inf for very large {dtype} logits whose rows have very different maxima: subtract each row's own maximum"
+    assert_close(got, _reference_dlogits(big, yb), rtol=rtol, atol=atol, what=f"dlogits for very large {dtype} logits whose rows have very different maxima")
 # float32 in, float32 out
 l32 = torch.randn(6, 5, generator=g)
 y32 = torch.randint(0, 5, (6,), generator=g)
-got32 = softmax_cross_entropy_backward(l32, y32)
+got32 = _dlogits(l32, y32)
 assert got32.dtype == torch.float32, f"float32 logits gave a {got32.dtype} gradient"
 assert_close(got32, _reference_dlogits(l32, y32), rtol=1e-5, atol=1e-7, what="float32 dlogits")
 ### END HIDDEN TESTS
@@ -266,8 +318,8 @@ assert_close(got32, _reference_dlogits(l32, y32), rtol=1e-5, atol=1e-7, what="fl
 # `dlogits` $= \partial L / \partial\,\text{logits}$ `(N, n_classes)`, return the tuple
 # `(dW1, db1, dW2, db2)`, each shaped like its parameter.
 #
-# - **No autograd**: no `.backward()`, no `torch.autograd.grad`. The tests call your function under
-#   `torch.no_grad()` with tensors that do not require gradients, and check that autograd is never used.
+# - **No autograd**: do not call `.backward()` or `torch.autograd.grad`. The tests call your function under
+#   `torch.no_grad()` with tensors that do not require gradients, and make both raise while it runs.
 # - `dlogits` already holds the $1/N$ of the mean loss: do not divide by $N$ again.
 # - Do not modify `dlogits` or anything in `cache` in place.
 # - Matmul, `einsum` or explicit sums are all fine.
@@ -311,26 +363,26 @@ def _autograd_grads(cache, dlogits):
         return torch.autograd.grad(logits, leaves, grad_outputs=dlogits)
 
 
-def _check_mlp_backward(n, d_in, hidden, n_classes, seed):
+def _check_mlp_backward(n, d_in, hidden, n_classes, seed, label):
     cache, dlogits = _make_cache(n, d_in, hidden, n_classes, seed)
     with torch.no_grad():
         grads = mlp_backward(cache, dlogits)
     assert len(grads) == 4, f"mlp_backward must return (dW1, db1, dW2, db2), got {len(grads)} values"
     shapes = {"dW1": (hidden, d_in), "db1": (hidden,), "dW2": (n_classes, hidden), "db2": (n_classes,)}
     for (name, shape), got, ref in zip(shapes.items(), grads, _autograd_grads(cache, dlogits)):
-        assert_shape(got, shape, what=f"{name} for N={n}, d_in={d_in}, hidden={hidden}, n_classes={n_classes}")
-        assert_close(got, ref, rtol=1e-10, atol=1e-12,
-                     what=f"{name} vs autograd (N={n}, d_in={d_in}, hidden={hidden}, n_classes={n_classes})")
+        assert_shape(got, shape, what=f"{name} {label} (expected the shape of {name[1:]})")
+        assert_close(got, ref, rtol=1e-10, atol=1e-12, what=f"{name} vs autograd {label}")
 
 
-_check_mlp_backward(n=5, d_in=4, hidden=6, n_classes=3, seed=0)
+_check_mlp_backward(n=5, d_in=4, hidden=6, n_classes=3, seed=0, label="(N=5, d_in=4, hidden=6, n_classes=3)")
 ### BEGIN HIDDEN TESTS
 for i, (n, d_in, hidden, n_classes) in enumerate(((9, 7, 5, 3), (32, 64, 16, 10), (2, 3, 40, 4), (64, 8, 12, 5))):
-    _check_mlp_backward(n, d_in, hidden, n_classes, seed=10 + i)
+    _check_mlp_backward(n, d_in, hidden, n_classes, seed=10 + i, label="for other layer sizes and batch sizes")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_mlp_backward_by_hand", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# A batch of one, the full cross-entropy gradient, no autograd, and the inputs left untouched.
+# A batch of one, with .backward() and torch.autograd.grad made to raise while mlp_backward runs:
+# the bias gradients are summed over the batch axis, and cache and dlogits are left untouched.
 def _make_cache(n, d_in, hidden, n_classes, seed):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, d_in, generator=g, dtype=torch.float64)
@@ -342,10 +394,22 @@ def _make_cache(n, d_in, hidden, n_classes, seed):
     return {"x": x, "W1": W1, "b1": b1, "z1": z1, "h1": torch.relu(z1), "W2": W2, "b2": b2}
 
 
+def _backward_without_autograd(cache, dlogits):
+    """mlp_backward under no_grad with autograd made to raise; checks that no input was modified."""
+    snapshot = {k: v.clone() for k, v in cache.items()}
+    dlogits_before = dlogits.clone()
+    with torch.no_grad(), forbidden(torch.Tensor.backward, torch.autograd.backward, torch.autograd.grad,
+                                    what="mlp_backward (no autograd: compute the gradients by hand)"):
+        grads = mlp_backward(cache, dlogits)
+    for k, v in snapshot.items():
+        assert torch.equal(cache[k], v), f"mlp_backward modified cache[{k!r}] in place"
+    assert torch.equal(dlogits, dlogits_before), "mlp_backward modified dlogits in place"
+    return grads
+
+
 cache = _make_cache(1, 3, 4, 2, seed=1)
 dlogits = torch.tensor([[0.7, -0.7]], dtype=torch.float64)
-with torch.no_grad():
-    dW1, db1, dW2, db2 = mlp_backward(cache, dlogits)
+dW1, db1, dW2, db2 = _backward_without_autograd(cache, dlogits)
 assert_shape(db1, (4,), what="db1 for a batch of one (sum over the batch axis)")
 assert_shape(db2, (2,), what="db2 for a batch of one (sum over the batch axis)")
 assert_close(db2, dlogits[0], rtol=1e-12, atol=0, what="db2 for a batch of one (equals dlogits[0])")
@@ -361,34 +425,9 @@ with torch.enable_grad():
     z.retain_grad()
     F.cross_entropy(z, y).backward()
 dlogits = z.grad.detach().clone()
-snapshot = {k: v.clone() for k, v in cache.items()}
-dlogits_before = dlogits.clone()
-
-# autograd is switched off for the call: any use of it is reported
-_saved = (torch.Tensor.backward, torch.autograd.backward, torch.autograd.grad)
-_autograd_calls = []
-
-
-def _forbidden(*args, **kwargs):
-    _autograd_calls.append(1)
-    raise RuntimeError("autograd is not allowed inside mlp_backward")
-
-
-torch.Tensor.backward, torch.autograd.backward, torch.autograd.grad = _forbidden, _forbidden, _forbidden
-try:
-    with torch.no_grad():
-        grads = mlp_backward(cache, dlogits)
-except RuntimeError:
-    grads = None
-finally:
-    torch.Tensor.backward, torch.autograd.backward, torch.autograd.grad = _saved
-assert not _autograd_calls, "mlp_backward called .backward() or torch.autograd.grad: compute the gradients by hand"
-assert grads is not None, "mlp_backward raised an error under torch.no_grad()"
+grads = _backward_without_autograd(cache, dlogits)
 for name, got, leaf in zip(("dW1", "db1", "dW2", "db2"), grads, leaves):
     assert_close(got, leaf.grad, rtol=1e-10, atol=1e-12, what=f"{name} for the mean cross-entropy loss")
-for k, v in snapshot.items():
-    assert torch.equal(cache[k], v), f"mlp_backward modified cache[{k!r}] in place"
-assert torch.equal(dlogits, dlogits_before), "mlp_backward modified dlogits in place"
 # units whose pre-activation is negative get exactly zero gradient (ReLU mask)
 dead = (cache["z1"] <= 0).all(dim=0)
 if dead.any():
@@ -398,7 +437,10 @@ if dead.any():
 # %% [markdown]
 # ## 5. Your backward pass trains a network
 #
-# Gradients are all that training needs. Below, *your* two functions drive plain gradient descent on
+# Gradients are all that training needs: gradient descent moves every parameter against its gradient,
+# $\theta \leftarrow \theta - \eta\, \partial L / \partial \theta$ with learning rate $\eta$ (for a weight matrix,
+# $W \leftarrow W - \eta\, \partial L/\partial W$, which needs $\partial L/\partial W$ shaped like $W$). Below,
+# *your* two functions drive plain gradient descent on
 # the 1,438 training digits (full batch, learning rate 0.5, 100 steps), with no autograd anywhere.
 # At the end, autograd computes the same gradients once more, as a check.
 
@@ -478,8 +520,8 @@ for label, errs in errors.items():
 # %% [markdown]
 # Right of the minimum the truncation error dominates (slope 1 for forward, 2 for central); left of it,
 # round-off. The best step balances the two: for central differences in float64 it lies near
-# $\varepsilon \approx 10^{-5}$, with an error around $10^{-12}$. In float32 the curve is ragged and stays
-# near $10^{-5}$ to $10^{-6}$ at its best, too coarse to tell a subtle bug from round-off. That is why
+# $\varepsilon \approx 10^{-5}$, with an error below $10^{-12}$. In float32 the curve is ragged, and even
+# its best error, near $10^{-6}$, is too coarse to tell a subtle bug from round-off. That is why
 # gradient checks run in **float64**.
 #
 # To compare an analytic gradient $a$ with a numerical one $b$, use the **relative error**
@@ -501,9 +543,12 @@ for label, errs in errors.items():
 # - `f` maps a tensor shaped like `x` to a scalar (a 0-dim tensor or a Python float);
 # - `x` is a floating-point tensor of any shape that does not require gradients;
 # - return a tensor shaped like `x` whose every entry is the central difference
-#   $\bigl(f(x + \varepsilon e_i) - f(x - \varepsilon e_i)\bigr) / (2\varepsilon)$, one entry $i$ at a time;
+#   $\bigl(f(x + \varepsilon e_i) - f(x - \varepsilon e_i)\bigr) / (2\varepsilon)$, one entry $i$ at a time
+#   ($e_i$ is the tensor with a 1 at entry $i$ and 0 elsewhere);
 # - when the function returns, `x` must hold its original values. You may perturb `x` in place and
 #   restore each entry (save the old value and write it back), or perturb a copy.
+#
+# The tests check the result, not how you get there: extra calls of `f` (say, once at `x` itself) are fine.
 
 # %% nbgrader={"grade": false, "grade_id": "numerical_gradient", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def numerical_gradient(f, x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
@@ -525,7 +570,7 @@ def numerical_gradient(f, x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_numerical_gradient_values", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# Against exact derivatives, in float64.
+# Shape, and values against the exact derivative of sum(x**2), in float64.
 g = torch.Generator().manual_seed(0)
 x = torch.randn(3, 4, generator=g, dtype=torch.float64)
 num = numerical_gradient(lambda t: (t**2).sum(), x)
@@ -539,9 +584,9 @@ assert_close(num, 2 * x, rtol=1e-7, atol=1e-7, what="gradient of sum(x**2) (expe
 for shape, eps in (((5,), 0.1), ((2, 3), 0.01), ((2, 2, 3), 0.1)):
     x = torch.randn(*shape, generator=g, dtype=torch.float64)
     num = numerical_gradient(lambda t: (t**3).sum(), x, eps)
-    assert_shape(num, shape, what=f"numerical_gradient for x of shape {shape}")
+    assert_shape(num, shape, what="numerical_gradient for x of another shape (expected the shape of x)")
     assert_close(num, 3 * x**2 + eps**2, rtol=0, atol=1e-9,
-                 what=f"central difference of sum(x**3) with eps={eps} (expected exactly 3x^2 + eps^2)")
+                 what="central difference of a cubic with a large eps (use the eps given, and divide by 2 * eps)")
 # a non-linear function mixing the entries, against autograd, with the default eps (error ~1e-9)
 A = torch.randn(6, 6, generator=g, dtype=torch.float64)
 
@@ -555,7 +600,8 @@ xr = x.clone().requires_grad_(True)
 f_mixed(xr).backward()
 num = numerical_gradient(f_mixed, x)
 assert num.dtype == torch.float64, f"float64 input gave a {num.dtype} gradient"
-assert_close(num, xr.grad, rtol=1e-6, atol=1e-7, what="numerical gradient of tanh(x^T A x) + sum(x sin x)")
+assert_close(num, xr.grad, rtol=1e-6, atol=1e-7,
+             what="numerical gradient of a function that mixes all entries of x, against autograd")
 # f may return a Python float as well as a 0-dim tensor
 num = numerical_gradient(lambda t: float((t**2).sum()), torch.tensor([1.0, -2.0], dtype=torch.float64), 1e-3)
 assert_close(num, torch.tensor([2.0, -4.0], dtype=torch.float64), rtol=0, atol=1e-9,
@@ -574,23 +620,15 @@ assert_close(x, x_before, rtol=0, atol=1e-12, what="x after numerical_gradient (
 x = torch.randn(2, 5, generator=g, dtype=torch.float64)
 x_before = x.clone()
 numerical_gradient(lambda t: (t.exp() * t).sum(), x, 0.05)
-assert_close(x, x_before, rtol=0, atol=1e-12, what="x after numerical_gradient with eps=0.05")
-# f always sees x with exactly one entry moved by +eps or -eps
-seen = []
-x = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
-
-
-def f_record(t):
-    seen.append(t.detach().clone())
-    return t.sum()
-
-
-numerical_gradient(f_record, x, 0.5)
-for t in seen:
-    moved = (t - x).abs() > 1e-9
-    assert moved.sum() == 1, f"each call of f should move exactly one entry of x, got f({t.tolist()}) for x={x.tolist()}"
-    assert_close((t - x)[moved].abs(), torch.tensor([0.5], dtype=torch.float64), rtol=0, atol=1e-12,
-                 what="size of the perturbation (expected eps)")
+assert_close(x, x_before, rtol=0, atol=1e-12, what="x after numerical_gradient on another function (it must be left unchanged)")
+# restored after every entry, not only at the end: with a coupled f, an entry left perturbed while the
+# next one is differenced changes the result (the value check), and a 3-D x is restored too
+x = torch.randn(2, 3, 2, generator=g, dtype=torch.float64)
+x_before = x.clone()
+num = numerical_gradient(lambda t: t.sum() ** 2, x, 1e-3)
+assert_close(x, x_before, rtol=0, atol=1e-12, what="x of three dimensions after numerical_gradient (left unchanged)")
+assert_close(num, 2 * x_before.sum() * torch.ones_like(x_before), rtol=0, atol=1e-8,
+             what="gradient of a function coupling all entries (every other entry must hold its original value)")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -598,14 +636,14 @@ for t in seen:
 #
 # Two functions:
 #
-# 1. `relative_error(a, b)`: the relative error defined above, as a Python float
-#    (`0.0` when both tensors are zero, never NaN).
+# 1. `relative_error(a, b)`: the relative error defined above, as a Python `float` (not a 0-dim
+#    tensor: call `.item()`), `0.0` when both tensors are zero, never NaN.
 # 2. `gradient_check(f, params, grads, eps=1e-6)`: `params` is a dict of named tensors, `f(params)`
 #    returns a scalar loss, and `grads` is a dict with the same names holding the analytic gradients
 #    to be checked (in any order). For each name, estimate the gradient of `f` with respect to that
-#    tensor with *your* `numerical_gradient` (using the `eps` given, and keeping the other tensors
-#    fixed), and return a dict `{name: relative_error}`. The tensors in `params` must hold their
-#    original values afterwards.
+#    tensor by central differences with step `eps`, keeping the other tensors fixed (your
+#    `numerical_gradient` does exactly that), and return a dict `{name: relative error}` whose values
+#    are Python floats. The tensors in `params` must hold their original values afterwards.
 
 # %% nbgrader={"grade": false, "grade_id": "relative_error", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -619,31 +657,39 @@ def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_relative_error", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-# rtol=1e-7 leaves room for a tiny floor added to the denominator (a common, harmless guard)
+# A Python float, its value for one pair of vectors, and 0 for identical tensors.
+# rtol=1e-7 leaves room for a tiny floor added to the denominator (a common, harmless guard).
+def _rel(a, b):
+    value = relative_error(a, b)
+    assert_python_float(value, what="relative_error(a, b)")
+    return value
+
+
 a = torch.tensor([1.0, 2.0, 2.0], dtype=torch.float64)
 b = torch.tensor([1.0, 2.0, -2.0], dtype=torch.float64)
-assert_close(float(relative_error(a, b)), 4 / 6, rtol=1e-7, atol=0,
+assert_close(_rel(a, b), 4 / 6, rtol=1e-7, atol=0,
              what="relative_error([1, 2, 2], [1, 2, -2]) (expected ||a-b|| / (||a|| + ||b||) = 4/6)")
-assert float(relative_error(a, a)) == 0.0, "relative_error(a, a) must be 0"
+assert _rel(a, a) == 0.0, "relative_error(a, a) must be 0"
 ### BEGIN HIDDEN TESTS
 zero = torch.zeros(3, dtype=torch.float64)
-assert float(relative_error(zero, zero)) == 0.0, "relative_error of two zero tensors must be 0.0, not NaN"
+assert _rel(zero, zero) == 0.0, "relative_error of two zero tensors must be 0.0, not NaN"
 v = torch.tensor([3.0, 4.0], dtype=torch.float64)
-assert_close(float(relative_error(v, torch.zeros(2, dtype=torch.float64))), 1.0, rtol=1e-7, atol=0,
-             what="relative_error([3, 4], [0, 0]) (expected 1)")
-assert_close(float(relative_error(torch.zeros(2, dtype=torch.float64), v)), 1.0, rtol=1e-7, atol=0,
-             what="relative_error([0, 0], [3, 4]) (expected 1)")
+assert_close(_rel(v, torch.zeros(2, dtype=torch.float64)), 1.0, rtol=1e-7, atol=0,
+             what="relative_error when b is zero and a is not (expected 1)")
+assert_close(_rel(torch.zeros(2, dtype=torch.float64), v), 1.0, rtol=1e-7, atol=0,
+             what="relative_error when a is zero and b is not (expected 1)")
 # 2-D tensors: the norm runs over all entries
 m1, m2 = torch.ones(2, 3, dtype=torch.float64), 2 * torch.ones(2, 3, dtype=torch.float64)
-assert_close(float(relative_error(m1, m2)), 1 / 3, rtol=1e-7, atol=0, what="relative_error(ones(2, 3), 2 * ones(2, 3))")
+assert_close(_rel(m1, m2), 1 / 3, rtol=1e-7, atol=0,
+             what="relative_error of two matrices (the norms run over all entries)")
 # symmetric and scale-free
 g = torch.Generator().manual_seed(0)
 p, q = torch.randn(4, 5, generator=g, dtype=torch.float64), torch.randn(4, 5, generator=g, dtype=torch.float64)
 expected = ((p - q).norm() / (p.norm() + q.norm())).item()
-assert_close(float(relative_error(p, q)), expected, rtol=1e-7, atol=0, what="relative_error of two random matrices")
-assert_close(float(relative_error(q, p)), expected, rtol=1e-7, atol=0, what="relative_error(b, a) (it is symmetric)")
-assert_close(float(relative_error(1e6 * p, 1e6 * q)), expected, rtol=1e-7, atol=0,
-             what="relative_error after scaling both by 1e6 (it is scale-free)")
+assert_close(_rel(p, q), expected, rtol=1e-7, atol=0, what="relative_error of two random matrices")
+assert_close(_rel(q, p), expected, rtol=1e-7, atol=0, what="relative_error(b, a) (it is symmetric)")
+assert_close(_rel(1e6 * p, 1e6 * q), expected, rtol=1e-7, atol=0,
+             what="relative_error after scaling both tensors by the same factor (it is scale-free)")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": false, "grade_id": "gradient_check", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -662,6 +708,8 @@ def gradient_check(f, params: dict, grads: dict, eps: float = 1e-6) -> dict:
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_gradient_check", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# One relative error per parameter name, each a Python float: about 0 for the right gradient of
+# f(u, v) = ||u v||^2, and 1 for a sign-flipped one (||g + g|| / (||g|| + ||g||)).
 g = torch.Generator().manual_seed(0)
 params = {"u": torch.randn(3, 2, generator=g, dtype=torch.float64), "v": torch.randn(2, generator=g, dtype=torch.float64)}
 
@@ -673,9 +721,11 @@ def f_uv(p):
 r = params["u"] @ params["v"]
 good = {"u": 2 * r[:, None] * params["v"][None, :], "v": 2 * params["u"].T @ r}
 errors = gradient_check(f_uv, params, good)
-assert set(errors) == {"u", "v"}, f"gradient_check should return one error per parameter name, got keys {set(errors)}"
+assert isinstance(errors, dict) and set(errors) == {"u", "v"}, \
+    f"gradient_check should return a dict with one error per parameter name, got {errors!r}"
 for name, err in errors.items():
-    assert_between(float(err), 0.0, 1e-8, what=f"relative error for the correct gradient of {name!r}")
+    assert_python_float(err, what=f"gradient_check(...)[{name!r}]")
+    assert_between(err, 0.0, 1e-8, what=f"relative error for the correct gradient of {name!r}")
 bad = {"u": good["u"], "v": -good["v"]}
 errors = gradient_check(f_uv, params, bad)
 assert_between(float(errors["v"]), 0.5, 1.0 + 1e-9, what="relative error for a sign-flipped gradient of 'v' (expected 1)")
@@ -687,12 +737,15 @@ exact = 3 * w**2
 eps = 0.1
 expected = (eps**2 * torch.ones(5, dtype=torch.float64)).norm() / (exact.norm() + (exact + eps**2).norm())
 err = gradient_check(lambda p: (p["w"] ** 3).sum(), {"w": w}, {"w": exact}, eps=eps)["w"]
-assert_close(float(err), expected.item(), rtol=1e-6, atol=0, what="relative error with eps=0.1 on sum(w**3)")
+assert_python_float(err, what="an error returned by gradient_check")
+assert_close(err, expected.item(), rtol=1e-6, atol=0,
+             what="relative error with a large eps (the eps given must be used for the central differences)")
 # grads may list the names in another order than params
 params_before = {k: v.clone() for k, v in params.items()}
 errors = gradient_check(f_uv, params, {"v": good["v"], "u": 3 * good["u"]})
-assert_between(float(errors["v"]), 0.0, 1e-8, what="error for 'v' when grads lists 'v' first")
-assert_between(float(errors["u"]), 0.4, 0.6, what="error for a gradient of 'u' three times too large (expected 0.5)")
+assert_between(float(errors["v"]), 0.0, 1e-8, what="error for a correct gradient when grads lists the names in another order")
+assert_between(float(errors["u"]), 0.4, 0.6,
+               what="error for a gradient off by a constant factor, when grads lists the names in another order")
 for k, v in params_before.items():
     assert_close(params[k], v, rtol=0, atol=1e-12, what=f"params[{k!r}] after gradient_check (must be unchanged)")
 # A gradient check of a ReLU MLP with cross-entropy in float64, against autograd: every error < 1e-6.
@@ -713,7 +766,8 @@ with torch.no_grad():
     errors = gradient_check(mlp_loss, mlp, auto)
 assert set(errors) == set(mlp), f"expected errors for {sorted(mlp)}, got {sorted(errors)}"
 for name, err in errors.items():
-    assert_between(float(err), 0.0, 1e-6, what=f"relative error of autograd's gradient for {name} (float64 MLP)")
+    assert_python_float(err, what=f"gradient_check(...)[{name!r}]")
+    assert_between(err, 0.0, 1e-6, what=f"relative error of autograd's gradient for {name} (float64 MLP)")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -740,12 +794,48 @@ for name, err in errors.items():
 assert max(errors.values()) < 1e-6, "a relative error above 1e-6 in float64 means the backward pass has a bug"
 
 # %% [markdown]
+# PyTorch ships this check: `torch.autograd.gradcheck(fn, inputs)` compares the backward pass of `fn`
+# (autograd's, or the one of your own `torch.autograd.Function`) with central differences, for inputs in
+# float64 that require gradients, and returns `True` or raises. Two more tools from the same family:
+# `torch.autograd.grad(loss, [params])` returns the gradients instead of adding them into `.grad`
+# (pass `retain_graph=True` to run a second backward through the same graph, which is freed after the
+# first by default), and `torch.func` computes **per-sample** gradients, one per row of the batch,
+# by vectorising `grad` over the batch with `vmap`. Last, the memory that backpropagation costs (the
+# activations kept for the backward pass) can be traded for compute:
+# `torch.utils.checkpoint.checkpoint(block, x, use_reentrant=False)` keeps only the block's input and runs
+# the block's forward a second time during the backward pass; the gradients are the same.
+
+# %%
+W_check = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+x_check = torch.randn(5, 4, dtype=torch.float64)
+print("gradcheck of x -> tanh(x W^T):", torch.autograd.gradcheck(lambda W: torch.tanh(x_check @ W.T), (W_check,)))
+
+
+def sample_loss(W, x_row):
+    return (torch.tanh(W @ x_row) ** 2).sum()
+
+
+per_sample = torch.func.vmap(torch.func.grad(sample_loss), in_dims=(None, 0))(W_check.detach(), x_check)  # one dW per row
+(batch_grad,) = torch.autograd.grad(sum(sample_loss(W_check, row) for row in x_check), [W_check])
+torch.testing.assert_close(per_sample.sum(dim=0), batch_grad)
+print("per-sample gradients:", tuple(per_sample.shape), "| their sum is the batch gradient")
+
+block = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 4)).double()
+x_in = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)
+(plain,) = torch.autograd.grad(block(x_in).pow(2).sum(), [x_in])
+(recomputed,) = torch.autograd.grad(torch.utils.checkpoint.checkpoint(block, x_in, use_reentrant=False).pow(2).sum(), [x_in])
+print("checkpointed block, same input gradient:", torch.equal(plain, recomputed))
+
+# %% [markdown]
 # ## 7. Explorer: gradients accumulate, so call `zero_grad`
 #
 # `loss.backward()` does not *write* the gradient into each parameter's `.grad`; it **adds** to what is
 # already there. That is the fan-out rule from section 1 applied across calls: PyTorch cannot know
 # whether two backward passes are two uses of the same parameter that must be summed, so it always sums.
-# The standard loop therefore clears the gradients every step: `zero_grad → forward → loss → backward → step`.
+# The standard loop therefore clears the gradients every step: `optimizer.zero_grad()` → forward (the graph
+# is built) → loss → `loss.backward()` (fills `.grad`) → `optimizer.step()`. Skip the clearing for three
+# steps and the third step uses $g_1 + g_2 + g_3$. Each `.grad` has the shape of its parameter: `(64, 10)`
+# for the weight of a 10 → 64 layer, stored `(fan_out, fan_in)`.
 
 # %%
 w = torch.tensor([1.0, -2.0], requires_grad=True)
@@ -753,6 +843,11 @@ for call in range(1, 4):
     (w**2).sum().backward()
     print(f"after backward call {call}: w.grad = {w.grad.tolist()}  (one call gives {(2 * w).tolist()})")
 w.grad = None   # what optimizer.zero_grad() does by default (set_to_none=True)
+
+layer = nn.Linear(10, 64)                # 10 inputs -> 64 outputs
+layer(torch.randn(8, 10)).sum().backward()
+print("nn.Linear(10, 64): weight", tuple(layer.weight.shape), "-> .grad", tuple(layer.weight.grad.shape),
+      "| bias", tuple(layer.bias.shape), "-> .grad", tuple(layer.bias.grad.shape))
 
 # %% [markdown]
 # What happens in training when the clearing is forgotten? Below, the same MLP trains twice with SGD
@@ -790,7 +885,7 @@ for k, (norms, losses) in runs.items():
     print(f"{k:>18}: final .grad norm {norms[-1]:9.2f}   final loss {losses[-1]:10.3f}")
 
 # %% [markdown]
-# With `zero_grad` the gradient norm stays between about 0.3 and 1, and the loss falls. Without it, the
+# With `zero_grad` the gradient norm stays between about 0.2 and 1, and the loss falls. Without it, the
 # first steps look fine, even fast: a running sum of gradients acts like momentum that never decays. But
 # the sum never forgets, its norm keeps growing, and the loss blows up. A model that trains, then suddenly
 # diverges for no visible reason, is a classic symptom.
@@ -811,20 +906,28 @@ for k, (norms, losses) in runs.items():
 #    of **every** parameter (weights and biases) of a 64 → 32 → 10 MLP need?
 # 2. `drill_grad_multiple`: you call `loss.backward()` three times on the same batch with the same
 #    weights, without `zero_grad()` in between. `.grad` now holds what multiple of the true gradient?
+# 3. `drill_slope_x`: the derivative of $x^3 + 2x$ at $x = 2$.
+# 4. `drill_slope_w`: the derivative of $w x^2 + w^3$ with respect to $w$, at $w = 2$, $x = 3$.
 
 # %% nbgrader={"grade": false, "grade_id": "drill", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 drill_loss_evaluations = 2 * (64 * 32 + 32 + 32 * 10 + 10)
 drill_grad_multiple = 3
+drill_slope_x = 3 * 2**2 + 2
+drill_slope_w = 3**2 + 3 * 2**2
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "test_drill", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-assert isinstance(drill_loss_evaluations, (int, float)), "drill_loss_evaluations should be a number"
-assert isinstance(drill_grad_multiple, (int, float)), "drill_grad_multiple should be a number"
+# Visible: each answer is a number. The values are checked by the hidden tests.
+for _name, _value in (("drill_loss_evaluations", drill_loss_evaluations), ("drill_grad_multiple", drill_grad_multiple),
+                      ("drill_slope_x", drill_slope_x), ("drill_slope_w", drill_slope_w)):
+    assert isinstance(_value, (int, float)) and not isinstance(_value, bool), f"{_name} should be a number, got {_value!r}"
 ### BEGIN HIDDEN TESTS
 assert abs(drill_loss_evaluations - 4820) < 1e-6, \
-    f"2 evaluations for each of the 64*32 + 32 + 32*10 + 10 = 2410 parameters give 4820, got {drill_loss_evaluations}"
-assert abs(drill_grad_multiple - 3) < 1e-6, f"three backward calls add the same gradient three times: 3, got {drill_grad_multiple}"
+    "drill_loss_evaluations is not right: count every weight and bias of both layers, and the evaluations each one needs"
+assert abs(drill_grad_multiple - 3) < 1e-6, "drill_grad_multiple is not right: backward adds into .grad on every call"
+assert abs(drill_slope_x - 14) < 1e-6, "drill_slope_x is not right: differentiate each term, then put x = 2"
+assert abs(drill_slope_w - 21) < 1e-6, "drill_slope_w is not right: differentiate with respect to w (x is a constant), then put in the values"
 ### END HIDDEN TESTS
 
 # %% [markdown]
