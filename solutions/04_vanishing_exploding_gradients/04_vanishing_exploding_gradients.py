@@ -14,6 +14,7 @@
 
 # %%
 import math
+import warnings
 
 import matplotlib.pyplot as plt
 import torch
@@ -23,7 +24,7 @@ from torch import nn
 from course_utils import digits_split, get_device, plot_curves, plot_per_layer, seed_everything
 from course_utils.explorers import Knob, LossCurveExplorer, Task
 from course_utils.models import ACTIVATIONS, make_mlp
-from course_utils.testing import assert_between, assert_close, assert_shape
+from course_utils.testing import assert_between, assert_close, assert_python_float, assert_shape, forbidden
 
 device = get_device()
 seed_everything(0)
@@ -134,11 +135,15 @@ def layer_grad_norms(model: nn.Module) -> list[float]:
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_layer_grad_norms", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# A Linear-ReLU-Linear model: one Python float per nn.Linear, input side first, each the L2 norm of
+# that layer's weight gradient.
 torch.manual_seed(0)
 model = nn.Sequential(nn.Linear(5, 4), nn.ReLU(), nn.Linear(4, 3))
 model(torch.randn(10, 5)).pow(2).sum().backward()
 norms = layer_grad_norms(model)
 assert len(norms) == 2, f"expected one norm per nn.Linear (2), got {len(norms)}"
+for v in norms:
+    assert_python_float(v, what="each entry of layer_grad_norms(model)")
 expected = [model[0].weight.grad.norm().item(), model[2].weight.grad.norm().item()]
 assert_close(torch.tensor([float(v) for v in norms]), torch.tensor(expected), rtol=1e-5, atol=0,
              what="layer_grad_norms (L2 norm of each Linear's weight gradient, input side first)")
@@ -171,7 +176,8 @@ linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
 expected = [0.0 if m.weight.grad is None else m.weight.grad.norm().item() for m in linears]
 got = layer_grad_norms(net)
 assert len(got) == 4, f"net has 4 nn.Linear layers (one nested two levels deep, one without a gradient); got {len(got)} values"
-assert all(isinstance(float(v), float) for v in got), "every entry should be a number"
+for v in got:
+    assert_python_float(v, what="each entry of layer_grad_norms (including the 0.0 of a layer without a gradient)")
 assert_close(torch.tensor([float(v) for v in got], dtype=torch.float64), torch.tensor(expected, dtype=torch.float64),
              rtol=1e-5, atol=1e-12, what="layer_grad_norms of a nested model (L2 norm of weight.grad, in module order, 0.0 for None)")
 assert float(got[-1]) == 0.0, "a Linear layer whose weight.grad is None must give 0.0"
@@ -248,7 +254,8 @@ plt.show()
 # - only if it is above `max_norm`, scale every gradient **in place** by `max_norm / total_norm`
 #   (PyTorch divides by `total_norm + 1e-6`; either is fine). Otherwise leave the gradients alone.
 #
-# Do not call `torch.nn.utils.clip_grad_norm_` or `clip_grads_with_norm_`.
+# Do not call `torch.nn.utils.clip_grad_norm_`, `clip_grads_with_norm_` or `get_total_norm`: the tests
+# make them raise while your function runs.
 
 # %% nbgrader={"grade": false, "grade_id": "clip_grad_norm", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def clip_grad_norm(parameters, max_norm: float) -> torch.Tensor:
@@ -270,7 +277,12 @@ def clip_grad_norm(parameters, max_norm: float) -> torch.Tensor:
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_clip_grad_norm_basics", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-# Two gradients with norms 3 and 4: the global norm is 5. Tolerances: rtol 1e-5 (the 1e-6 in torch's denominator is far below it).
+# Two gradients with norms 3 and 4 (global norm 5): the returned norm, clipping to 1 (both scaled by 1/5),
+# max_norm=10 leaving them alone, and no call to torch's clipping functions.
+# Tolerances: rtol 1e-5 (the 1e-6 in torch's denominator is far below it).
+NO_TORCH_CLIPPING = (torch.nn.utils.clip_grad_norm_, torch.nn.utils.clip_grads_with_norm_, torch.nn.utils.get_total_norm)
+
+
 def make_params():
     a = torch.zeros(2, requires_grad=True)
     b = torch.zeros(1, 2, requires_grad=True)
@@ -280,13 +292,15 @@ def make_params():
 
 
 a, b = make_params()
-total = clip_grad_norm([a, b], 1.0)
+with forbidden(*NO_TORCH_CLIPPING, what="clip_grad_norm"):
+    total = clip_grad_norm([a, b], 1.0)
 assert_close(torch.tensor(float(total)), torch.tensor(5.0), rtol=1e-5, atol=0,
              what="the returned total norm (the norm BEFORE clipping, over all gradients together)")
 assert_close(a.grad, torch.tensor([0.6, 0.0]), rtol=1e-5, atol=1e-7, what="first gradient after clipping to 1 (scaled by 1/5)")
 assert_close(b.grad, torch.tensor([[0.0, 0.8]]), rtol=1e-5, atol=1e-7, what="second gradient after clipping to 1 (scaled by 1/5)")
 a, b = make_params()
-total = clip_grad_norm([a, b], 10.0)
+with forbidden(*NO_TORCH_CLIPPING, what="clip_grad_norm"):
+    total = clip_grad_norm([a, b], 10.0)
 assert_close(torch.tensor(float(total)), torch.tensor(5.0), rtol=1e-5, atol=0, what="the total norm when no clipping is needed")
 assert torch.equal(a.grad, torch.tensor([3.0, 0.0])) and torch.equal(b.grad, torch.tensor([[0.0, 4.0]])), (
     "with a total norm (5) below max_norm (10) the gradients must stay unchanged")
@@ -294,16 +308,18 @@ assert torch.equal(a.grad, torch.tensor([3.0, 0.0])) and torch.equal(b.grad, tor
 # clipping is global, not per parameter: each norm (3 and 4) is below 4.5 but the total (5) is not
 a, b = make_params()
 total = clip_grad_norm([a, b], 4.5)
-assert_close(torch.tensor(float(total)), torch.tensor(5.0), rtol=1e-5, atol=0, what="total norm with max_norm=4.5")
+assert_close(torch.tensor(float(total)), torch.tensor(5.0), rtol=1e-5, atol=0, what="total norm when max_norm lies between the larger single norm and the global norm")
 assert_close(a.grad, torch.tensor([2.7, 0.0]), rtol=1e-5, atol=1e-7,
-             what="first gradient with max_norm=4.5 (every gradient scaled by the same 4.5/5, even one whose own norm is below 4.5)")
-assert_close(b.grad, torch.tensor([[0.0, 3.6]]), rtol=1e-5, atol=1e-7, what="second gradient with max_norm=4.5")
+             what="first gradient when each gradient's own norm is below max_norm but the global norm is above it "
+                  "(every gradient is scaled by the same max_norm / global norm)")
+assert_close(b.grad, torch.tensor([[0.0, 3.6]]), rtol=1e-5, atol=1e-7, what="second gradient when only the global norm is above max_norm")
 # the L2 norm, not L1 or the max
 a, b = make_params()
 a.grad = torch.tensor([1.0, -2.0])
 b.grad = torch.tensor([[2.0, 0.0]])
 total = clip_grad_norm([a, b], 100.0)
-assert_close(torch.tensor(float(total)), torch.tensor(3.0), rtol=1e-5, atol=0, what="total L2 norm of [1, -2] and [2, 0] (expected 3)")
+assert_close(torch.tensor(float(total)), torch.tensor(3.0), rtol=1e-5, atol=0,
+             what="total norm of gradients with entries of both signs (expected the L2 norm: not L1, not the largest entry)")
 # exactly at the limit: no change
 a, b = make_params()
 clip_grad_norm([a, b], 5.0)
@@ -315,7 +331,11 @@ assert_close(b.grad, torch.tensor([[0.0, 1.6]]), rtol=1e-5, atol=1e-7, what="cli
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_clip_grad_norm_matches_torch", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-# Against torch.nn.utils.clip_grad_norm_ on a real model, with model.parameters() (a generator).
+# Against torch.nn.utils.clip_grad_norm_ on a real model, with model.parameters() (a generator);
+# your function runs with torch's clipping functions made to raise.
+NO_TORCH_CLIPPING = (torch.nn.utils.clip_grad_norm_, torch.nn.utils.clip_grads_with_norm_, torch.nn.utils.get_total_norm)
+
+
 def model_with_grads(seed):
     torch.manual_seed(seed)
     net = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3))
@@ -326,7 +346,8 @@ def model_with_grads(seed):
 
 
 mine, ref = model_with_grads(0), model_with_grads(0)
-total_mine = clip_grad_norm(mine.parameters(), 1.0)
+with forbidden(*NO_TORCH_CLIPPING, what="clip_grad_norm"):
+    total_mine = clip_grad_norm(mine.parameters(), 1.0)
 total_ref = torch.nn.utils.clip_grad_norm_(ref.parameters(), 1.0)
 assert_close(torch.tensor(float(total_mine)), torch.tensor(float(total_ref)), rtol=1e-5, atol=0,
              what="total norm returned for model.parameters() (expected torch.nn.utils.clip_grad_norm_'s)")
@@ -335,14 +356,15 @@ for (name, p), q in zip(mine.named_parameters(), ref.parameters()):
 ### BEGIN HIDDEN TESTS
 for seed, max_norm in ((1, 0.1), (2, 3.0), (3, 1e3)):
     mine, ref = model_with_grads(seed), model_with_grads(seed)
-    total_mine = clip_grad_norm(list(mine.parameters()), max_norm)
+    with forbidden(*NO_TORCH_CLIPPING, what="clip_grad_norm"):
+        total_mine = clip_grad_norm(list(mine.parameters()), max_norm)
     total_ref = torch.nn.utils.clip_grad_norm_(list(ref.parameters()), max_norm)
     assert_close(torch.tensor(float(total_mine)), torch.tensor(float(total_ref)), rtol=1e-5, atol=0,
-                 what=f"total norm with max_norm={max_norm}")
+                 what="total norm for a list of parameters (expected torch.nn.utils.clip_grad_norm_'s), at several max_norm values")
     for (name, p), q in zip(mine.named_parameters(), ref.parameters()):
-        assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-7, what=f"gradient of {name} with max_norm={max_norm}")
+        assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-7, what=f"gradient of {name} for a list of parameters, at several max_norm values")
     new_total = math.sqrt(sum(float(p.grad.pow(2).sum()) for p in mine.parameters()))
-    assert_between(new_total, 0, max_norm * (1 + 1e-5), what=f"global gradient norm after clipping to {max_norm}")
+    assert_between(new_total, 0, max_norm * (1 + 1e-5), what="global gradient norm after clipping (at most max_norm)")
 # a generator is consumed once: clipping must still happen
 mine, ref = model_with_grads(4), model_with_grads(4)
 clip_grad_norm((p for p in mine.parameters()), 0.5)
@@ -371,7 +393,7 @@ p64.grad = torch.tensor([3.0, 4.0, 0.0, 0.0], dtype=torch.float64) * 10
 clip_grad_norm([p64], 5.0)
 assert p64.grad.dtype == torch.float64, f"clipping changed a float64 gradient to {p64.grad.dtype}"
 assert_close(p64.grad, torch.tensor([3.0, 4.0, 0.0, 0.0], dtype=torch.float64), rtol=1e-6, atol=0,
-             what="float64 gradient [30, 40, 0, 0] clipped to norm 5")
+             what="a float64 gradient clipped to norm 5 (every entry scaled by max_norm / total norm)")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -446,6 +468,52 @@ plt.show()
 # capped at norm 1 and training carries on. Clipping chooses the *length* of the worst steps;
 # it cannot create a gradient that has vanished.
 #
+# Clipping matters most for recurrent networks, where the same $W_{hh}$ multiplies the gradient at
+# every time step and exploding gradients are the rule rather than the exception
+# (Pascanu et al., 2013): a 3-layer LSTM language model such as AWD-LSTM clips the global norm at
+# 0.25. In transformer training, `max_norm=1.0` is the common default.
+#
+# ### The library's tools
+#
+# In your own code, use PyTorch's versions. `clip_grad_norm_` returns the norm *before* clipping
+# (log it: a norm that climbs for many steps warns of a blow-up before the loss does), and
+# `error_if_nonfinite=True` turns an `inf` or `nan` gradient into an error instead of a silent
+# multiplication of every gradient by `nan` or 0. `clip_grad_value_` clamps each entry to
+# $[-c, c]$ on its own, which changes the update's direction. To find the operation that first
+# produced a `nan` in the backward pass, run it under `torch.autograd.detect_anomaly()` (slow:
+# only while debugging).
+
+# %%
+net = nn.Linear(3, 2)
+net(torch.randn(8, 3)).pow(2).sum().backward()
+with torch.no_grad():
+    for p in net.parameters():
+        p.grad.mul_(100.0)                                  # an exploding step
+before = [p.grad.clone() for p in net.parameters()]
+total = torch.nn.utils.clip_grad_norm_(net.parameters(), max_norm=1.0)
+after = math.sqrt(sum(p.grad.pow(2).sum().item() for p in net.parameters()))
+print(f"clip_grad_norm_: returned {total:.1f} (the norm before), the norm is now {after:.3f}")
+for p, g in zip(net.parameters(), before):
+    p.grad.copy_(g)
+torch.nn.utils.clip_grad_value_(net.parameters(), clip_value=0.1)
+cos = torch.nn.functional.cosine_similarity(torch.cat([g.flatten() for g in before]),
+                                            torch.cat([p.grad.flatten() for p in net.parameters()]), dim=0)
+print(f"clip_grad_value_: every entry in [-0.1, 0.1]; cosine with the original direction {cos:.3f} (not 1)")
+net.weight.grad[0, 0] = float("nan")
+try:
+    torch.nn.utils.clip_grad_norm_(net.parameters(), max_norm=1.0, error_if_nonfinite=True)
+except RuntimeError as err:
+    print("error_if_nonfinite=True:", str(err).splitlines()[0][:90], "...")
+x = torch.tensor([-1.0, 4.0], requires_grad=True)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")                         # detect_anomaly warns that it is slow
+    try:
+        with torch.autograd.detect_anomaly():
+            torch.sqrt(x).sum().backward()                  # sqrt(-1) is nan, and so is its gradient
+    except RuntimeError as err:
+        print("detect_anomaly:", str(err).splitlines()[0])
+
+# %% [markdown]
 # ## Exercise 3 · `ResidualBlock` (graded)
 #
 # Write `ResidualBlock(dim)`, an `nn.Module` whose forward pass is
@@ -461,26 +529,40 @@ plt.show()
 #
 # Why it helps: the block's Jacobian is $I + \partial F/\partial x$. Through a stack of such blocks
 # the backward signal always has the identity path, so it cannot vanish just because the
-# $\partial F/\partial x$ terms are small. (ResNet's first version put a ReLU after the addition; the
-# "pre-activation" version of He et al., 2016, and every transformer keep the skip path clean, as here.)
+# $\partial F/\partial x$ terms are small. In code the whole idea is one line,
+# `return x + self.net(x)`.
+#
+# Where the skip path stays clean depends on the architecture:
+#
+# - ResNet's first version put a ReLU after the addition, $\operatorname{relu}(x + F(x))$; the
+#   *pre-activation* ResNet (He et al., 2016) moved it into the branch and keeps the skip path clean.
+# - The original Transformer (2017) and BERT are **Post-LN**: $x \leftarrow \operatorname{LayerNorm}(x + F(x))$
+#   puts a LayerNorm on the skip path of every block. The gradient has to pass through all of them,
+#   and at initialisation the layers near the output get much larger gradients than those near the
+#   input, which is why Post-LN needs a learning-rate warm-up to train stably (Xiong et al., 2020).
+# - **Pre-LN** transformers (GPT-2 onward, and most large models since) normalise inside the branch,
+#   $x \leftarrow x + F(\operatorname{LayerNorm}(x))$, with one final LayerNorm after the last block:
+#   the skip path is clean, as in your block, and they train with little or no warm-up.
 
 # %% nbgrader={"grade": false, "grade_id": "residual_block", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class ResidualBlock(nn.Module):
     """x + fc2(relu(fc1(x))), with fc1 and fc2 both nn.Linear(dim, dim)."""
 
-    ### BEGIN SOLUTION
     def __init__(self, dim: int):
         super().__init__()
+        ### BEGIN SOLUTION
         self.fc1 = nn.Linear(dim, dim)
         self.fc2 = nn.Linear(dim, dim)
+        ### END SOLUTION
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
         return x + self.fc2(torch.relu(self.fc1(x)))
-    ### END SOLUTION
+        ### END SOLUTION
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_residual_block_forward", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-# Shape, parameters, x + F(x), and the identity when F's last layer is zeroed.
+# Shape, parameters, the output x + fc2(relu(fc1(x))), and the identity when F's last layer is zeroed.
 torch.manual_seed(0)
 block = ResidualBlock(16)
 assert isinstance(block, nn.Module), "ResidualBlock must subclass nn.Module"
@@ -491,6 +573,9 @@ assert n_params == 2 * (16 * 16 + 16), f"ResidualBlock(16) should have 2 * (16*1
 x = torch.randn(8, 16)
 out = block(x)
 assert_shape(out, (8, 16), what="ResidualBlock(16) on an (8, 16) batch")
+with torch.no_grad():
+    expected = x + linears[1](torch.relu(linears[0](x)))
+assert_close(out, expected, rtol=1e-5, atol=1e-6, what="ResidualBlock(16)(x) (expected x + fc2(relu(fc1(x))))")
 with torch.no_grad():
     linears[1].weight.zero_()
     linears[1].bias.zero_()
@@ -575,7 +660,8 @@ plt.show()
 # The plain stack's first layer gets a gradient about a dozen orders of magnitude smaller than its
 # last; the residual stack's layers all get gradients of about the same size. This is what made networks with
 # hundreds of layers trainable (He et al., 2015), and every transformer layer wraps both of its
-# sublayers this way.
+# sublayers (attention and MLP) in a residual connection; whether the skip path stays clean depends
+# on where the LayerNorm sits (Pre-LN versus Post-LN, above).
 #
 # ## 4. Gated RNNs
 #
@@ -589,13 +675,21 @@ plt.show()
 # $$
 #
 # (ignoring the small paths through the gates). If the forget gate $f_t$ stays near 1, the cell is
-# nearly a residual connection through time. That is not automatic: with the usual zero bias,
+# nearly a residual connection through time. That is not automatic. PyTorch initialises *every*
+# weight and bias of `nn.LSTM` (and `nn.RNN`, `nn.GRU`) from $U(-1/\sqrt{H}, 1/\sqrt{H})$, with $H$
+# the hidden size (`reset_parameters` in `torch/nn/modules/rnn.py`), and it has two bias vectors,
+# `bias_ih` and `bias_hh`, that add up. The forget gate's bias is therefore small and centred on 0, so
 # $f_t = \sigma(\cdot) \approx 0.5$ at initialisation, which still vanishes geometrically. A common
 # remedy is a positive forget-gate bias (Gers et al., 2000; Jozefowicz et al., 2015). Below,
 # $\lVert \partial h_T / \partial x_t \rVert$ over a 60-step sequence, for untrained networks.
 
 # %%
 T, hidden = 60, 32
+lstm = nn.LSTM(8, hidden)
+bound = 1 / math.sqrt(hidden)
+print(f"nn.LSTM biases lie in [{lstm.bias_hh_l0.min():.3f}, {lstm.bias_hh_l0.max():.3f}]; "
+      f"1/sqrt(H) = {bound:.3f}; mean forget gate at h = 0, x = 0: "
+      f"{torch.sigmoid(lstm.bias_ih_l0 + lstm.bias_hh_l0)[hidden:2 * hidden].mean():.2f}")
 influence = {}
 for label in ("RNN (tanh)", "LSTM", "LSTM, forget bias +3"):
     seed_everything(0)
@@ -690,6 +784,19 @@ explorer
 # 2. `drill_total_norm`: a model has two parameters whose gradients have L2 norms 6 and 8. What is
 #    the global gradient norm?
 # 3. `drill_clip_factor`: clipping that model with `max_norm=2`: by what factor is every gradient multiplied?
+#
+# Two more, to answer in words (not graded; open the answer when you have yours):
+#
+# - A model trains with `lr=1e-2`; the loss falls for 200 steps, then turns into `nan`. What is the
+#   likely cause, and what are the fixes?
+#   <details><summary>Answer</summary>A late blow-up: as the weights grow, the gradients (and the
+#   steps) grow with them until one step overshoots and the loss explodes. Log the global gradient
+#   norm to confirm; clip it (<code>max_norm=1.0</code>) and decay the learning rate (for example a
+#   cosine schedule), or lower it.</details>
+# - What `max_norm` would you put in a new training loop by default, especially for an RNN or a
+#   transformer?
+#   <details><summary>Answer</summary><code>max_norm=1.0</code>, the common default; then look at the
+#   logged norms and adjust.</details>
 
 # %% nbgrader={"grade": false, "grade_id": "drill", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
@@ -699,12 +806,21 @@ drill_clip_factor = 0.2
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "test_drill", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Plausibility only (the values are checked by hidden tests): each answer is a number, the gain of
+# layers with gain 0.9 is below 1, the global norm is at least the larger of the two norms, and
+# clipping only ever shrinks.
 for name in ("drill_linear_gain", "drill_total_norm", "drill_clip_factor"):
+    assert name in globals(), f"{name} is not defined: fill in the drill cell above and run it"
     assert isinstance(globals()[name], (int, float)), f"{name} should be a number"
+assert 0 < drill_linear_gain < 1, "twenty layers that each shrink the gradient give a ratio between 0 and 1"
+assert drill_total_norm >= 8, "the global norm is at least the norm of the larger gradient (8)"
+assert 0 < drill_clip_factor <= 1, "clipping multiplies the gradients by a factor between 0 and 1"
 ### BEGIN HIDDEN TESTS
-assert abs(drill_linear_gain - 0.9 ** 20) < 1e-3 * 0.9 ** 20, f"twenty factors of 0.9: 0.9**20 = {0.9 ** 20:.4f}, got {drill_linear_gain}"
-assert abs(drill_total_norm - 10.0) < 1e-6, f"sqrt(6^2 + 8^2) = 10, got {drill_total_norm}"
-assert abs(drill_clip_factor - 0.2) < 1e-4, f"max_norm / total = 2 / 10 = 0.2, got {drill_clip_factor}"
+assert abs(drill_linear_gain - 0.9 ** 20) < 1e-3 * 0.9 ** 20, \
+    "drill_linear_gain: each of the twenty layers multiplies the gradient's norm by 0.9"
+assert abs(drill_total_norm - 10.0) < 1e-6, \
+    "drill_total_norm: the global norm is the square root of the sum of the squared norms"
+assert abs(drill_clip_factor - 0.2) < 1e-4, "drill_clip_factor: the factor is max_norm divided by the global norm"
 ### END HIDDEN TESTS
 
 # %% [markdown]
