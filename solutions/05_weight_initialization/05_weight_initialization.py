@@ -9,6 +9,7 @@
 # - compute `fan_in` and `fan_out` of Linear and convolution weights;
 # - write `xavier_uniform_` and `kaiming_normal_` yourself, in place and invisible to autograd;
 # - say what PyTorch does by default for `nn.Linear`, and why a deep ReLU stack needs more than that;
+# - initialise a whole model with `model.apply(init_fn)`, and check it by printing each layer's activation std;
 # - recognise vanishing and exploding activations and gradients in a 20-layer network.
 #
 # **Runs on a CPU in about 15 s.** Work top to bottom; every `raise NotImplementedError()` is yours to replace.
@@ -20,8 +21,8 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
-from course_utils import get_device, plot_per_layer, seed_everything
-from course_utils.testing import assert_between, assert_close, assert_raises, binomial_tolerance
+from course_utils import digits_split, get_device, plot_per_layer, seed_everything
+from course_utils.testing import assert_between, assert_close, assert_raises, binomial_tolerance, forbidden
 
 device = get_device()
 seed_everything(0)
@@ -115,7 +116,8 @@ for name, layer in layers.items():
 # - a tensor with more dimensions is a convolution weight of shape (out, in, \*kernel) with a kernel of any number of dimensions;
 # - raise `ValueError` for a tensor with fewer than 2 dimensions (a bias or a scalar has no fans).
 #
-# Only the shape matters; do not call `torch.nn.init._calculate_fan_in_and_fan_out`.
+# Only the shape matters; do not call `torch.nn.init._calculate_fan_in_and_fan_out` (a test switches it off
+# while your function runs, and checks that the fans are Python `int`s, not tensors).
 
 # %% nbgrader={"grade": false, "grade_id": "compute_fans", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def compute_fans(tensor: torch.Tensor) -> tuple[int, int]:
@@ -131,12 +133,18 @@ def compute_fans(tensor: torch.Tensor) -> tuple[int, int]:
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_compute_fans_basics", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# Linear weights, a 2-D conv weight, and the error for a 1-D tensor.
-fans = compute_fans(nn.Linear(5, 3).weight)  # weight shape (3, 5)
+# A Linear weight and a 2-D conv weight give the right (fan_in, fan_out) as two Python ints, computed
+# without torch.nn.init._calculate_fan_in_and_fan_out; a 1-D tensor raises ValueError.
+linear_weight = nn.Linear(5, 3).weight  # shape (3, 5)
+with forbidden(torch.nn.init._calculate_fan_in_and_fan_out, what="compute_fans"):
+    fans = compute_fans(linear_weight)
+    fans_conv = compute_fans(torch.empty(16, 8, 3, 3))
 assert tuple(fans) == (5, 3), f"nn.Linear(5, 3).weight has shape (out=3, in=5): expected (fan_in, fan_out) = (5, 3), got {fans}"
-fans = compute_fans(torch.empty(16, 8, 3, 3))
-assert tuple(fans) == (72, 144), (f"conv weight (out=16, in=8, 3, 3): expected fan_in = 8*3*3 = 72 and "
-                                  f"fan_out = 16*3*3 = 144, got {fans}")
+assert tuple(fans_conv) == (72, 144), (f"conv weight (out=16, in=8, 3, 3): expected fan_in = 8*3*3 = 72 and "
+                                       f"fan_out = 16*3*3 = 144, got {fans_conv}")
+for v in (*fans, *fans_conv):
+    assert isinstance(v, int) and not isinstance(v, bool), \
+        f"compute_fans should return Python ints, got a {type(v).__name__} (use int(...) or math.prod)"
 assert_raises(ValueError, compute_fans, torch.empty(5), what="compute_fans of a 1-D tensor (a bias)")
 ### BEGIN HIDDEN TESTS
 # every kind of weight, compared with PyTorch's own helper
@@ -145,14 +153,18 @@ for shape in shapes:
     t = torch.empty(shape)
     got = compute_fans(t)
     expected = torch.nn.init._calculate_fan_in_and_fan_out(t)
-    assert len(got) == 2, f"compute_fans must return (fan_in, fan_out), got {got!r}"
-    assert all(int(v) == v for v in got), f"fans must be whole numbers, got {got!r} for shape {shape}"
-    assert tuple(got) == tuple(expected), f"weight of shape {shape}: expected (fan_in, fan_out) = {expected}, got {tuple(got)}"
+    kind = "a Linear weight" if len(shape) == 2 else f"a conv weight with a {len(shape) - 2}-D kernel"
+    assert len(got) == 2, f"compute_fans must return the pair (fan_in, fan_out) for {kind}"
+    assert all(isinstance(v, int) and not isinstance(v, bool) for v in got), \
+        f"compute_fans must return Python ints for {kind}, got {[type(v).__name__ for v in got]}"
+    assert tuple(got) == tuple(expected), \
+        f"(fan_in, fan_out) of {kind} differ from PyTorch's: fan_in = shape[1] * kernel size, fan_out = shape[0] * kernel size"
 # real layers: weights that require grad, and a depthwise conv
 for layer in (nn.Conv1d(3, 12, 7), nn.Conv2d(4, 8, (2, 5)), nn.Conv3d(2, 5, 3), nn.Conv2d(6, 6, 3, groups=6), nn.Linear(9, 4)):
     expected = torch.nn.init._calculate_fan_in_and_fan_out(layer.weight)
     got = compute_fans(layer.weight)
-    assert tuple(got) == tuple(expected), f"{layer}: expected (fan_in, fan_out) = {expected}, got {tuple(got)}"
+    assert tuple(got) == tuple(expected), \
+        f"(fan_in, fan_out) of the weight of an {type(layer).__name__} layer (a Parameter) differ from PyTorch's"
 # no fans below 2 dimensions
 assert_raises(ValueError, compute_fans, torch.tensor(3.0), what="compute_fans of a 0-D tensor")
 assert_raises(ValueError, compute_fans, nn.Linear(4, 3).bias, what="compute_fans of a Linear bias (1-D)")
@@ -211,7 +223,8 @@ for name, param in [("linear", None), ("sigmoid", None), ("tanh", None), ("relu"
 #   (without `no_grad`, an in-place op on such a tensor raises an error);
 # - return the same tensor object you were given.
 #
-# `tensor.uniform_(low, high)` fills a tensor in place. Do not call `nn.init.xavier_uniform_`: the point is to write it yourself.
+# `tensor.uniform_(low, high)` fills a tensor in place (so does `nn.init.uniform_`). Do not call
+# `nn.init.xavier_uniform_`, the point is to write it yourself: a test switches it off while your function runs.
 
 # %% nbgrader={"grade": false, "grade_id": "xavier_uniform", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def xavier_uniform_(tensor: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
@@ -226,10 +239,12 @@ def xavier_uniform_(tensor: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_xavier_statistics", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-# On a large tensor the samples must fill [-b, b] and have std b / sqrt(3).
+# On a large tensor, computed without nn.init.xavier_uniform_: the samples fill [-b, b] (none beyond b,
+# the largest within 0.01 % of b) and have std b / sqrt(3).
 torch.manual_seed(0)  # the function draws from torch's global RNG; seeding makes this cell repeatable
 fan_in, fan_out = 2000, 500
-out = xavier_uniform_(torch.empty(fan_out, fan_in))
+with forbidden(nn.init.xavier_uniform_, what="xavier_uniform_"):
+    out = xavier_uniform_(torch.empty(fan_out, fan_in))
 bound = math.sqrt(6 / (fan_in + fan_out))
 n = out.numel()
 biggest = out.abs().max().item()
@@ -256,7 +271,8 @@ gain = 5 / 3
 w = xavier_uniform_(torch.empty(1200, 800), gain=gain)
 b = gain * math.sqrt(6 / 2000)
 m = w.abs().max().item()
-assert b * (1 - 1e-4) <= m <= b * (1 + 1e-6), f"with gain=5/3 expected max |w| close to gain * sqrt(6 / 2000) = {b:.6f}, got {m:.6f}"
+assert b * (1 - 1e-4) <= m <= b * (1 + 1e-6), \
+    "with gain 5/3 the largest |w| of a big tensor should come close to, and not exceed, gain * sqrt(6 / (fan_in + fan_out))"
 std = w.double().std().item()
 tol = 5.3 * math.sqrt(0.2 / w.numel())
 assert_between(std / (b / math.sqrt(3)), 1 - tol, 1 + tol, what="std(w) / (gain * sqrt(2 / (fan_in + fan_out))) with gain 5/3")
@@ -266,12 +282,12 @@ w = xavier_uniform_(torch.empty(128, 64, 3, 3, dtype=torch.float64), math.sqrt(2
 b = math.sqrt(2.0) * math.sqrt(6 / (64 * 9 + 128 * 9))
 m = w.abs().max().item()
 # n = 73,728: P(max |w| < b (1 - 5e-4)) < e^-36
-assert b * (1 - 5e-4) <= m <= b * (1 + 1e-9), (f"conv weight (128, 64, 3, 3) with gain sqrt(2): expected max |w| close to "
-                                               f"gain * sqrt(6 / (576 + 1152)) = {b:.6f}, got {m:.6f}")
+assert b * (1 - 5e-4) <= m <= b * (1 + 1e-9), ("a 2-D conv weight with gain sqrt(2) (positional): the largest |w| should come "
+                                               "close to, and not exceed, gain * sqrt(6 / (fan_in + fan_out)) with the conv fans")
 assert w.dtype == torch.float64, f"a float64 tensor must stay float64, got {w.dtype}"
 # a small tensor: everything inside the bound
 w = xavier_uniform_(torch.empty(3, 4))
-assert w.abs().max().item() <= math.sqrt(6 / 7) * (1 + 1e-6), "a (3, 4) weight must lie within sqrt(6 / 7)"
+assert w.abs().max().item() <= math.sqrt(6 / 7) * (1 + 1e-6), "a small weight must lie within its bound sqrt(6 / (fan_in + fan_out))"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_xavier_in_place", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -285,7 +301,7 @@ assert w.is_leaf and w.grad_fn is None, "autograd recorded the initialisation: r
 assert w.requires_grad, "the weight must still require grad afterwards"
 ### BEGIN HIDDEN TESTS
 b = math.sqrt(6 / 500)
-assert w.detach().abs().max().item() <= b * (1 + 1e-6), f"the tensor passed in must hold the samples (max |w| <= {b:.5f})"
+assert w.detach().abs().max().item() <= b * (1 + 1e-6), "the tensor passed in must hold the samples (all within the Xavier bound)"
 tol = 5.3 * math.sqrt(0.2 / w.numel())
 assert_between(w.detach().double().std().item() / (b / math.sqrt(3)), 1 - tol, 1 + tol,
                what="std of the tensor passed in, divided by b / sqrt(3)")
@@ -351,7 +367,8 @@ print(f"kaiming_normal_, fan_out: std(w) = {w.std().item():.5f}   sqrt(2 / 256) 
 #   either way `"linear"`, `"tanh"`, `"relu"` and `"leaky_relu"` must work;
 # - under `torch.no_grad()`, returning the same tensor, exactly as in exercise 2.
 #
-# `tensor.normal_(mean, std)` fills a tensor in place. Do not call `nn.init.kaiming_normal_`.
+# `tensor.normal_(mean, std)` fills a tensor in place (so does `nn.init.normal_`). Do not call
+# `nn.init.kaiming_normal_`: a test switches it off while your function runs.
 
 # %% nbgrader={"grade": false, "grade_id": "kaiming_normal", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def kaiming_normal_(tensor: torch.Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "relu") -> torch.Tensor:
@@ -370,9 +387,10 @@ def kaiming_normal_(tensor: torch.Tensor, a: float = 0.0, mode: str = "fan_in", 
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_kaiming_statistics", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-# The defaults (ReLU, fan_in) on a large tensor: std sqrt(2 / fan_in), mean 0.
+# The defaults (ReLU, fan_in) on a large tensor, computed without nn.init.kaiming_normal_: std sqrt(2 / fan_in), mean 0.
 torch.manual_seed(0)  # the function draws from torch's global RNG; seeding makes this cell repeatable
-out = kaiming_normal_(torch.empty(500, 2000))  # fan_in = 2000, fan_out = 500
+with forbidden(nn.init.kaiming_normal_, what="kaiming_normal_"):
+    out = kaiming_normal_(torch.empty(500, 2000))  # fan_in = 2000, fan_out = 500
 n = out.numel()
 expected_std = math.sqrt(2 / 2000)
 std = out.double().std().item()
@@ -393,7 +411,7 @@ w = kaiming_normal_(torch.empty(128, 64, 3, 3))
 expected_std = math.sqrt(2 / (64 * 9))
 tol = 5.3 / math.sqrt(2 * w.numel())
 assert_between(w.double().std().item() / expected_std, 1 - tol, 1 + tol,
-               what="std / sqrt(2 / (64 * 3 * 3)) for a conv weight (128, 64, 3, 3)")
+               what="std / sqrt(2 / fan_in) for a 2-D conv weight (fan_in = in_channels * kernel area)")
 # a 3-D conv weight in float64
 torch.manual_seed(2)
 w = kaiming_normal_(torch.empty(32, 16, 3, 3, 3, dtype=torch.float64))
@@ -401,11 +419,11 @@ assert w.dtype == torch.float64, f"a float64 tensor must stay float64, got {w.dt
 expected_std = math.sqrt(2 / (16 * 27))
 tol = 5.3 / math.sqrt(2 * w.numel())
 assert_between(w.std().item() / expected_std, 1 - tol, 1 + tol,
-               what="std / sqrt(2 / (16 * 3 * 3 * 3)) for a Conv3d weight (32, 16, 3, 3, 3)")
+               what="std / sqrt(2 / fan_in) for a float64 3-D conv weight (fan_in = in_channels * kernel volume)")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_kaiming_mode_and_gain", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-# mode="fan_out", leaky ReLU's slope a, and the gains of other nonlinearities.
+# mode="fan_out", leaky ReLU's slope a (a=1 gives gain 1), and tanh's gain 5/3.
 # (The function draws from torch's global RNG, so seeding it makes this cell repeatable.)
 def std_ratio(w, expected_std):
     return w.double().std().item() / expected_std
@@ -418,6 +436,8 @@ out = kaiming_normal_(w, mode="fan_out")
 assert_between(std_ratio(out, math.sqrt(2 / 500)), 1 - tol, 1 + tol, what="std / sqrt(2 / fan_out) with mode='fan_out'")
 out = kaiming_normal_(w, a=1.0, nonlinearity="leaky_relu")  # slope 1 is the identity: gain 1
 assert_between(std_ratio(out, 1 / math.sqrt(2000)), 1 - tol, 1 + tol, what="std / (1 / sqrt(fan_in)) for leaky_relu with a=1")
+out = kaiming_normal_(w, nonlinearity="tanh")
+assert_between(std_ratio(out, (5 / 3) / math.sqrt(2000)), 1 - tol, 1 + tol, what="std / ((5/3) / sqrt(fan_in)) for tanh")
 ### BEGIN HIDDEN TESTS
 for kwargs, gain in [
     ({"a": 0.2, "nonlinearity": "leaky_relu"}, math.sqrt(2 / (1 + 0.2**2))),
@@ -429,25 +449,26 @@ for kwargs, gain in [
     ({"mode": "fan_in", "nonlinearity": "tanh"}, 5 / 3),
 ]:
     out = kaiming_normal_(w, **kwargs)
+    setting = f"nonlinearity={kwargs['nonlinearity']!r}" + (" with a slope a" if "a" in kwargs else "")
     assert_between(std_ratio(out, gain / math.sqrt(2000)), 1 - tol, 1 + tol,
-                   what=f"std / (gain / sqrt(fan_in)) for kaiming_normal_(w, **{kwargs}), gain = {gain:.4f}")
+                   what=f"std / (gain / sqrt(fan_in)) for {setting} (gain as in nn.init.calculate_gain)")
 for kwargs, gain in [
     ({"a": 0.2, "mode": "fan_out", "nonlinearity": "leaky_relu"}, math.sqrt(2 / (1 + 0.2**2))),
     ({"mode": "fan_out", "nonlinearity": "linear"}, 1.0),
 ]:
     out = kaiming_normal_(w, **kwargs)
     assert_between(std_ratio(out, gain / math.sqrt(500)), 1 - tol, 1 + tol,
-                   what=f"std / (gain / sqrt(fan_out)) for kaiming_normal_(w, **{kwargs}), gain = {gain:.4f}")
+                   what=f"std / (gain / sqrt(fan_out)) with mode='fan_out' and nonlinearity={kwargs['nonlinearity']!r}")
 # fan_out of a conv weight includes the kernel: (640, 16, 5) has fan_in 16 * 5 = 80 and fan_out 640 * 5 = 3200
 torch.manual_seed(4)
 c = kaiming_normal_(torch.empty(640, 16, 5), mode="fan_out")
 tol_c = 5.3 / math.sqrt(2 * c.numel())
 assert_between(std_ratio(c, math.sqrt(2 / 3200)), 1 - tol_c, 1 + tol_c,
-               what="std / sqrt(2 / (640 * 5)) for a Conv1d weight (640, 16, 5) with mode='fan_out'")
+               what="std / sqrt(2 / fan_out) for a 1-D conv weight with mode='fan_out' (fan_out includes the kernel size)")
 # positional arguments in the documented order
 out = kaiming_normal_(w, 0.5, "fan_out", "leaky_relu")
 assert_between(std_ratio(out, math.sqrt(2 / 1.25) / math.sqrt(500)), 1 - tol, 1 + tol,
-               what="std for kaiming_normal_(w, 0.5, 'fan_out', 'leaky_relu')")
+               what="std with a, mode and nonlinearity passed positionally, in the documented order")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_kaiming_in_place", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -590,6 +611,102 @@ plt.show()
 #   the gradients grow slowly going backwards: $\sqrt2$ is the ReLU gain, and PyTorch recommends $5/3$ for tanh.
 # - **PyTorch's default** ($\mathrm{Var}(w) = 1/(3n_\text{in})$) vanishes with both activations in a stack this deep.
 #
+# ## 7. Initialising a whole model: `model.apply`
+#
+# A model is built from modules that initialise themselves (`nn.Linear` with the default of section 5). To
+# use another scheme, write a function that takes **one module**, checks its type, and initialises only
+# the modules it knows; then hand it to `model.apply(init_fn)`. `apply` calls the function on every
+# submodule, children first and the model itself last, and returns the model, so it chains after the
+# constructor. The initialisers work in place under `no_grad`, so an optimizer created earlier (it holds
+# the same parameter tensors) sees the new values too; still, the habit is to initialise right after
+# building the model.
+#
+# The diagnostic from section 6 works on any model: record the std of each layer's output during one
+# forward pass, here with forward hooks on the ReLUs. A 10-layer ReLU MLP on the digits, with PyTorch's
+# default and with He initialisation applied by your `kaiming_normal_`:
+
+# %%
+def init_weights(m: nn.Module) -> None:
+    """He (yours) for every Linear weight, zeros for its bias; other modules keep their own init."""
+    if isinstance(m, nn.Linear):
+        kaiming_normal_(m.weight, nonlinearity="relu")
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+
+def deep_mlp(depth: int = 10, width: int = 256) -> nn.Sequential:
+    layers = [nn.Linear(64, width), nn.ReLU()]
+    for _ in range(depth - 1):
+        layers += [nn.Linear(width, width), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Linear(width, 10))
+
+
+def relu_stds(model: nn.Module, x: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Per ReLU, during one forward pass (recorded by forward hooks): the std of its whole output, and the
+    std of each unit across the batch, averaged over the units (the part that depends on the input)."""
+    overall, across_inputs = [], []
+
+    def record(module, inputs, out):
+        overall.append(out.std().item())
+        across_inputs.append(out.std(dim=0).mean().item())
+
+    hooks = [m.register_forward_hook(record) for m in model.modules() if isinstance(m, nn.ReLU)]
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    return overall, across_inputs
+
+
+x_digits = digits_split(seed=0).x_train[:512].to(device)
+seed_everything(0)
+default_model = deep_mlp().to(device)
+he_model = deep_mlp().apply(init_weights).to(device)   # apply returns the model, so it chains
+visited = []
+nn.Sequential(nn.Linear(2, 2), nn.ReLU()).apply(lambda m: visited.append(type(m).__name__))
+print("apply's order on Sequential(Linear, ReLU):", visited)
+for name, model in (("PyTorch default", default_model), ("He via model.apply", he_model)):
+    overall, across_inputs = relu_stds(model, x_digits)
+    print(f"{name}, after each of the 10 ReLUs:")
+    print("    std of the output:      ", " ".join(f"{v:7.1e}" for v in overall))
+    print("    std across the inputs:  ", " ".join(f"{v:7.1e}" for v in across_inputs))
+
+
+def gpt2_init(m: nn.Module) -> None:
+    """GPT-2's recipe: N(0, 0.02²) for Linear and Embedding weights, zero biases."""
+    if isinstance(m, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(m.weight, mean=0.0, std=0.02)
+    if isinstance(m, nn.Linear) and m.bias is not None:
+        nn.init.zeros_(m.bias)
+
+
+toy_lm = nn.Sequential(nn.Embedding(1000, 128), nn.Linear(128, 128), nn.Linear(128, 1000)).apply(gpt2_init)
+print("GPT-2 style: weight stds", [round(p.std().item(), 4) for n, p in toy_lm.named_parameters() if n.endswith("weight")])
+rnn = nn.RNN(32, 32)
+nn.init.orthogonal_(rnn.weight_hh_l0)
+sv = torch.linalg.svdvals(rnn.weight_hh_l0.detach())
+print(f"orthogonal_ recurrent weight: singular values in [{sv.min().item():.4f}, {sv.max().item():.4f}]")
+
+# %% [markdown]
+# With PyTorch's default, the std first falls by a factor of about $\sqrt6 \approx 2.4$ per layer
+# (section 5: $\mathrm{Var}(w) = 1/(3n_\text{in})$, halved again by the ReLU), until it reaches the size of the
+# default's random biases ($U(\pm 1/16)$, std $0.036$); from there the overall std stays flat, but it is
+# bias noise. The second line shows it: the part of each unit's output that changes from one input to the next
+# keeps falling by a factor of about $\sqrt6$ per layer (thousands over ten layers), so the last layers barely see
+# the input. With He weights and zero biases the std holds steady, and the part that varies between inputs shrinks
+# only slowly, by a factor of about 2 over the ten layers (a deep ReLU stack makes the representations of
+# different inputs gradually more alike). Look at both when you debug: a healthy-looking std can hide a dead signal.
+#
+# Recipes worth knowing by name, all written as `init_fn`s for `apply`:
+#
+# - **GPT-2** initialises Linear and Embedding weights from $N(0, 0.02^2)$ with zero biases, and divides the
+#   std of the projections that write into the residual stream by $\sqrt{2 n_\text{layers}}$ (two residual
+#   branches per block), so that the sum of all the branches does not grow with depth.
+# - **Residual networks** can set the last BatchNorm's $\gamma$ of each residual block to 0 (Goyal et al., 2017;
+#   torchvision's `zero_init_residual=True`): every block then starts as the identity.
+# - **Recurrent weights** are often orthogonal (`nn.init.orthogonal_`): all singular values are 1, so repeated
+#   multiplication by the same matrix neither shrinks nor blows up a vector (topic 10).
+#
 # ## Explorer
 #
 # The same experiment, now trained: an MLP of width 64 on the digits, with the scheme, the depth and the activation
@@ -630,22 +747,32 @@ LossCurveExplorer(
 # 1. `drill_conv_fan_in`: its `fan_in`.
 # 2. `drill_he_std`: the standard deviation that He initialisation (`mode="fan_in"`, ReLU) gives its weights.
 # 3. `drill_default_bound`: the bound $b$ of PyTorch's default $U(-b, b)$ for the weight of `nn.Linear(400, 100)`.
+# 4. `drill_he_std_784`: the He-normal std of the first layer of an MLP on 784 inputs (flattened 28×28 images), ReLU.
+# 5. `drill_default_std_256`: the std of the default weights of `nn.Linear(256, 128)`.
+#
+# Rounded answers are fine (within 1 %).
 
 # %% nbgrader={"grade": false, "grade_id": "drill", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 drill_conv_fan_in = 576
 drill_he_std = math.sqrt(2 / 576)
 drill_default_bound = 1 / math.sqrt(400)
+drill_he_std_784 = math.sqrt(2 / 784)
+drill_default_std_256 = 1 / math.sqrt(3 * 256)
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "test_drill", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-for name in ("drill_conv_fan_in", "drill_he_std", "drill_default_bound"):
+# Each answer is defined and is a number; hidden tests check the values.
+for name in ("drill_conv_fan_in", "drill_he_std", "drill_default_bound", "drill_he_std_784", "drill_default_std_256"):
     assert name in globals(), f"define the variable {name}"
     assert isinstance(globals()[name], (int, float)), f"{name} should be a number"
 ### BEGIN HIDDEN TESTS
-assert abs(drill_conv_fan_in - 576) < 1e-6, f"fan_in = in_channels * 3 * 3 = 64 * 9 = 576, got {drill_conv_fan_in}"
-assert abs(drill_he_std - math.sqrt(2 / 576)) < 1e-4, f"He std = sqrt(2 / fan_in) = sqrt(2 / 576) ≈ 0.0589, got {drill_he_std}"
-assert abs(drill_default_bound - 0.05) < 1e-4, f"the default bound is 1 / sqrt(fan_in) = 1 / sqrt(400) = 0.05, got {drill_default_bound}"
+assert abs(drill_conv_fan_in - 576) < 1e-6, "drill_conv_fan_in: a conv's fan_in is in_channels times the kernel area"
+assert abs(drill_he_std / math.sqrt(2 / 576) - 1) < 0.01, "drill_he_std: He's std is sqrt(2 / fan_in), with the conv fan_in"
+assert abs(drill_default_bound / 0.05 - 1) < 0.01, "drill_default_bound: nn.Linear's default bound is 1 / sqrt(fan_in)"
+assert abs(drill_he_std_784 / math.sqrt(2 / 784) - 1) < 0.01, "drill_he_std_784: He's std is sqrt(2 / fan_in), not the variance"
+assert abs(drill_default_std_256 / (1 / math.sqrt(768)) - 1) < 0.01, \
+    "drill_default_std_256: the default is U(-b, b) with b = 1 / sqrt(fan_in), and a uniform's std is b / sqrt(3)"
 ### END HIDDEN TESTS
 
 # %% [markdown]
