@@ -8,7 +8,9 @@
 # - show with numbers why the $1/\sqrt{d_k}$ keeps the softmax out of saturation;
 # - build multi-head self-attention from four linear layers and match `nn.MultiheadAttention` exactly;
 # - explain the $O(1)$ path length and the parallelism that let attention replace RNNs, and what it pays for them ($O(L^2)$);
-# - see that attention alone is blind to order, and that a copy task fails without positional information.
+# - see that attention alone is blind to order, and that a copy task fails without positional information;
+# - use `nn.MultiheadAttention` and `F.scaled_dot_product_attention` (grouped-query attention included), and place
+#   attention inside a Pre-LN transformer block.
 #
 # **Runs on a CPU in about 12 s.** Work top to bottom; every `raise NotImplementedError()` is yours to replace.
 
@@ -22,7 +24,7 @@ from torch import nn
 
 from course_utils import get_device, seed_everything
 from course_utils.explorers import AttentionExplorer, Knob, LossCurveExplorer, Task, clear_cache, run
-from course_utils.testing import assert_close, assert_raises, assert_shape
+from course_utils.testing import assert_close, assert_raises, assert_shape, forbidden
 
 device = get_device()
 seed_everything(0)
@@ -199,10 +201,14 @@ print("both masks match F.scaled_dot_product_attention")
 #   be attended**. Masked weights must be exactly 0 and every row must still sum to 1. Rows that are
 #   fully masked are not tested.
 # - Do not modify the inputs in place; keep the dtype; the result must be differentiable in `q`, `k` and `v`.
+# - Stay finite and exact when the scores are huge: in one batch, one query's scores may all lie near
+#   $+10^4$ and another's near $-10^4$. A softmax must therefore be shifted by **each row's own** maximum
+#   (`torch.softmax` does this for you); masked keys must still get exactly 0 there.
 #
 # Any correct formulation passes: `@` or `einsum`, scaling `q` before the product or the scores after,
-# `masked_fill` or `torch.where` with `-inf` or `torch.finfo(dtype).min`. Do not call
-# `F.scaled_dot_product_attention`: the tests compare you with it.
+# `masked_fill` or `torch.where` with `-inf` or `torch.finfo(dtype).min`, `torch.softmax` or a softmax you
+# write yourself. Do not call `F.scaled_dot_product_attention`: the tests compare you with it, and switch it
+# off while your function runs.
 
 # %% nbgrader={"grade": false, "grade_id": "sdpa", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -219,10 +225,12 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_sdpa_values", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-# Shapes, rows that sum to 1, and the output of F.scaled_dot_product_attention (no mask).
+# No mask: the shapes, rows that sum to 1, and the output of F.scaled_dot_product_attention, which is
+# switched off while your function runs.
 g = torch.Generator().manual_seed(0)
 q, k, v = (torch.randn(5, 8, generator=g) for _ in range(3))
-out, weights = scaled_dot_product_attention(q, k, v)
+with forbidden(F.scaled_dot_product_attention, what="scaled_dot_product_attention"):
+    out, weights = scaled_dot_product_attention(q, k, v)
 assert_shape(out, (5, 8), what="output for q, k, v of shape (5, 8)")
 assert_shape(weights, (5, 5), what="weights for q, k, v of shape (5, 8) (expected (L_q, L_k))")
 assert_close(weights.sum(dim=-1), torch.ones(5), rtol=0, atol=1e-5,
@@ -244,11 +252,11 @@ q, k, v = (2 * torch.randn(2, 3, 5, 8, generator=g, dtype=torch.float64) for _ i
 inputs_before = [t.clone() for t in (q, k, v)]
 out, weights = scaled_dot_product_attention(q, k, v)
 assert all(torch.equal(a, b) for a, b in zip((q, k, v), inputs_before)), "the inputs q, k, v were modified in place"
-assert_shape(out, (2, 3, 5, 8), what="output for inputs of shape (2, 3, 5, 8)")
-assert_shape(weights, (2, 3, 5, 5), what="weights for inputs of shape (2, 3, 5, 8)")
+assert_shape(out, (2, 3, 5, 8), what="output for inputs with batch and head axes (expected (..., L_q, d_v))")
+assert_shape(weights, (2, 3, 5, 5), what="weights for inputs with batch and head axes (expected (..., L_q, L_k))")
 assert out.dtype == torch.float64 and weights.dtype == torch.float64, f"float64 inputs gave {out.dtype}, {weights.dtype}"
 assert_close(out, F.scaled_dot_product_attention(q, k, v), rtol=1e-6, atol=1e-8,
-             what="output vs F.scaled_dot_product_attention for shape (2, 3, 5, 8), float64")
+             what="output vs F.scaled_dot_product_attention with batch and head axes, float64")
 assert_close(weights, _reference_weights(q, k), rtol=1e-6, atol=1e-9,
              what="weights (expected softmax(q kᵀ / sqrt(d_k)) over the key axis)")
 assert_close(weights.sum(-1), torch.ones(2, 3, 5, dtype=torch.float64), rtol=0, atol=1e-12, what="row sums of the weights")
@@ -259,8 +267,8 @@ q = 2 * torch.randn(2, 4, 6, generator=g, dtype=torch.float64)
 k = 2 * torch.randn(2, 7, 6, generator=g, dtype=torch.float64)
 v = torch.randn(2, 7, 3, generator=g, dtype=torch.float64)
 out, weights = scaled_dot_product_attention(q, k, v)
-assert_shape(out, (2, 4, 3), what="output for L_q=4, L_k=7, d_k=6, d_v=3 (expected (..., L_q, d_v))")
-assert_shape(weights, (2, 4, 7), what="weights for L_q=4, L_k=7 (expected (..., L_q, L_k))")
+assert_shape(out, (2, 4, 3), what="output with L_q != L_k and d_v != d_k (expected (..., L_q, d_v))")
+assert_shape(weights, (2, 4, 7), what="weights with L_q != L_k (expected (..., L_q, L_k))")
 assert_close(out, F.scaled_dot_product_attention(q, k, v), rtol=1e-6, atol=1e-8,
              what="output vs F.scaled_dot_product_attention with L_q != L_k and d_v != d_k")
 assert_close(weights, _reference_weights(q, k), rtol=1e-6, atol=1e-9, what="weights with L_q != L_k, d_v != d_k")
@@ -268,7 +276,7 @@ assert_close(weights, _reference_weights(q, k), rtol=1e-6, atol=1e-9, what="weig
 q, k, v = (torch.randn(3, 6, 32, generator=g) for _ in range(3))
 out, _ = scaled_dot_product_attention(q, k, v)
 assert out.dtype == torch.float32, f"float32 inputs gave {out.dtype}"
-assert_close(out, F.scaled_dot_product_attention(q, k, v), rtol=1e-4, atol=1e-5, what="output for d_k=32, float32")
+assert_close(out, F.scaled_dot_product_attention(q, k, v), rtol=1e-4, atol=1e-5, what="output for a wider head, float32")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_sdpa_masks", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
@@ -276,7 +284,8 @@ assert_close(out, F.scaled_dot_product_attention(q, k, v), rtol=1e-4, atol=1e-5,
 g = torch.Generator().manual_seed(1)
 q, k, v = (torch.randn(5, 8, generator=g) for _ in range(3))
 causal = torch.tril(torch.ones(5, 5, dtype=torch.bool))  # True = may attend
-out, weights = scaled_dot_product_attention(q, k, v, mask=causal)
+with forbidden(F.scaled_dot_product_attention, what="scaled_dot_product_attention"):
+    out, weights = scaled_dot_product_attention(q, k, v, mask=causal)
 assert weights[~causal].abs().max().item() <= 1e-12, "masked weights (mask False, above the diagonal) must be 0"
 assert_close(weights.sum(dim=-1), torch.ones(5), rtol=0, atol=1e-5,
              what="row sums with a causal mask (mask before the softmax, so the rest renormalises)")
@@ -307,7 +316,7 @@ B, H, L, d = 2, 3, 5, 8
 q, k, v = (2 * torch.randn(B, H, L, d, generator=g, dtype=torch.float64) for _ in range(3))
 # a causal (L, L) mask broadcast over batch and heads; also equals is_causal=True
 causal = torch.tril(torch.ones(L, L, dtype=torch.bool))
-out = _check(q, k, v, causal, "causal mask of shape (L, L) on (2, 3, 5, 8)")
+out = _check(q, k, v, causal, "causal mask of shape (L, L) broadcast over batch and heads")
 assert_close(out, F.scaled_dot_product_attention(q, k, v, is_causal=True), rtol=1e-6, atol=1e-8,
              what="causal output vs is_causal=True")
 # a padding mask (B, 1, 1, L_k): sequence 1 has only 2 real keys
@@ -325,11 +334,11 @@ k = 2 * torch.randn(B, H, 6, d, generator=g, dtype=torch.float64)
 v = torch.randn(B, H, 6, 3, generator=g, dtype=torch.float64)
 rand_mask = torch.rand(B, 1, 4, 6, generator=g) < 0.5
 rand_mask[..., 0] = True
-_check(q, k, v, rand_mask, "random mask of shape (B, 1, L_q, L_k) with L_q=4, L_k=6")
+_check(q, k, v, rand_mask, "random mask of shape (B, 1, L_q, L_k) with L_q != L_k")
 # a non-square (L_q, L_k) mask broadcast over batch and heads
 rect = torch.rand(4, 6, generator=g) < 0.6
 rect[:, 3] = True
-_check(q, k, v, rect, "mask of shape (L_q, L_k) = (4, 6)")
+_check(q, k, v, rect, "mask of shape (L_q, L_k) with L_q != L_k")
 # an all-True mask changes nothing
 out_none, w_none = scaled_dot_product_attention(q, k, v)
 out_all, w_all = scaled_dot_product_attention(q, k, v, mask=torch.ones(4, 6, dtype=torch.bool))
@@ -350,6 +359,57 @@ assert_close(out32, F.scaled_dot_product_attention(q32, k32, v32, attn_mask=pad3
              what="float32 output with a padding mask")
 ### END HIDDEN TESTS
 
+# %% nbgrader={"grade": true, "grade_id": "test_sdpa_large_scores", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Huge scores: query 0 scores every key near +1e4 and query 1 near -1e4. The weights must be finite and
+# equal softmax(q kᵀ / sqrt(d_k)) row by row (shift each row by its own max), with a mask and without.
+g = torch.Generator().manual_seed(8)
+shared = torch.ones(4, dtype=torch.float64)                   # a direction that every key shares
+k = shared + 1e-4 * torch.randn(6, 4, generator=g, dtype=torch.float64)
+v = torch.randn(6, 3, generator=g, dtype=torch.float64)
+q = torch.stack([5e3 * shared, -5e3 * shared]) + 1e-3 * torch.randn(2, 4, generator=g, dtype=torch.float64)
+expected = torch.softmax(q @ k.T / 2.0, dim=-1)               # sqrt(d_k) = 2; rows near +1e4 and -1e4
+out, weights = scaled_dot_product_attention(q, k, v)
+assert torch.isfinite(weights).all() and torch.isfinite(out).all(), \
+    "weights or output are not finite for scores near +1e4 and -1e4: shift each row by its own maximum"
+assert_close(weights, expected, rtol=1e-6, atol=1e-9, what="weights for scores near +1e4 (row 0) and -1e4 (row 1)")
+assert_close(out, expected @ v, rtol=1e-6, atol=1e-9, what="output for scores near +1e4 and -1e4")
+mask = torch.tensor([[True, False, True, True, False, True], [False, True, True, False, True, True]])
+out, weights = scaled_dot_product_attention(q, k, v, mask=mask)
+assert torch.isfinite(weights).all(), "weights are not finite for huge scores with a mask"
+assert weights[~mask].abs().max().item() == 0.0, "masked weights must be exactly 0, even when the real scores are near -1e4"
+assert_close(weights, torch.softmax((q @ k.T / 2.0).masked_fill(~mask, float("-inf")), dim=-1), rtol=1e-6, atol=1e-9,
+             what="weights for huge scores with a mask")
+### BEGIN HIDDEN TESTS
+# with batch and head axes, the two kinds of rows mixed, and padding masks
+B, H, L = 2, 3, 5
+shared = torch.randn(8, generator=g, dtype=torch.float64)
+shared = shared / shared.norm()
+k = 4e2 * shared + 0.05 * torch.randn(B, H, L, 8, generator=g, dtype=torch.float64)  # |k| about 400
+v = torch.randn(B, H, L, 2, generator=g, dtype=torch.float64)
+sign = torch.where(torch.rand(B, H, L, 1, generator=g) < 0.5, -1.0, 1.0).to(torch.float64)
+sign[0, 0, 0], sign[0, 0, 1] = 1.0, -1.0                     # at least one row of each kind
+q = sign * 70.0 * shared + 0.05 * torch.randn(B, H, L, 8, generator=g, dtype=torch.float64)
+s = q @ k.transpose(-2, -1) / math.sqrt(8)                   # about +-1e4, spread of a few units per row
+padding = (torch.arange(L) < torch.tensor([5, 3])[:, None])[:, None, None, :]
+for case, mask in (("without a mask", None), ("with a padding mask", padding),
+                   ("with a causal mask", torch.tril(torch.ones(L, L, dtype=torch.bool)))):
+    out, weights = scaled_dot_product_attention(q, k, v, mask=mask)
+    assert torch.isfinite(weights).all() and torch.isfinite(out).all(), \
+        f"huge scores (rows near +1e4 and near -1e4), {case}: the result is not finite"
+    ref_scores = s if mask is None else s.masked_fill(~mask, float("-inf"))
+    assert_close(weights, torch.softmax(ref_scores, dim=-1), rtol=1e-6, atol=1e-9,
+                 what=f"weights for huge scores (rows near +1e4 and near -1e4), {case}")
+    if mask is not None:
+        assert weights[~mask.expand(weights.shape)].abs().max().item() == 0.0, \
+            f"huge scores, {case}: masked weights must be exactly 0"
+# float32: finite, masked weights exactly 0, rows that sum to 1
+q32, k32, v32 = q.float(), k.float(), v.float()
+out32, w32 = scaled_dot_product_attention(q32, k32, v32, mask=padding)
+assert torch.isfinite(w32).all() and torch.isfinite(out32).all(), "float32, huge scores with a padding mask: not finite"
+assert w32[~padding.expand(w32.shape)].abs().max().item() == 0.0, "float32, huge scores: masked weights must be exactly 0"
+assert_close(w32.sum(-1), torch.ones(B, H, L), rtol=0, atol=1e-5, what="float32, huge scores: row sums of the weights")
+### END HIDDEN TESTS
+
 # %% nbgrader={"grade": true, "grade_id": "test_sdpa_gradients", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # Gradients reach q, k and v; permuting the keys and values together changes nothing.
 g = torch.Generator().manual_seed(2)
@@ -358,6 +418,11 @@ out, weights = scaled_dot_product_attention(q, k, v)
 out.sum().backward()
 for name, t in (("q", q), ("k", k), ("v", v)):
     assert t.grad is not None and t.grad.abs().sum() > 0, f"no gradient reached {name}; do not detach anything"
+with torch.no_grad():
+    perm = torch.tensor([2, 0, 3, 1])  # a new order of the 4 keys, applied to the values as well
+    out_perm, _ = scaled_dot_product_attention(q, k[:, perm], v[:, perm])
+assert_close(out_perm, out.detach(), rtol=1e-8, atol=1e-10,
+             what="output after permuting keys and values together (expected: unchanged)")
 ### BEGIN HIDDEN TESTS
 # the gradients equal PyTorch's, with and without a causal mask
 for mask in (None, torch.tril(torch.ones(6, 6, dtype=torch.bool))):
@@ -368,9 +433,10 @@ for mask in (None, torch.tril(torch.ones(6, 6, dtype=torch.bool))):
     (scaled_dot_product_attention(*mine, mask=mask)[0] * r).sum().backward()
     (F.scaled_dot_product_attention(*ref, attn_mask=mask) * r).sum().backward()
     for name, a, b in zip("qkv", mine, ref):
-        assert a.grad is not None, f"no gradient reached {name} (mask={'causal' if mask is not None else None})"
+        case = "with a causal mask" if mask is not None else "without a mask"
+        assert a.grad is not None, f"no gradient reached {name} ({case})"
         assert_close(a.grad, b.grad, rtol=1e-6, atol=1e-8,
-                     what=f"gradient w.r.t. {name} vs F.scaled_dot_product_attention (mask={'causal' if mask is not None else None})")
+                     what=f"gradient w.r.t. {name} vs F.scaled_dot_product_attention ({case})")
 # the weights are differentiable too (a loss on the weights sends gradient to q and k)
 q, k = (torch.randn(4, 6, generator=g, dtype=torch.float64).requires_grad_(True) for _ in range(2))
 v = torch.randn(4, 3, generator=g, dtype=torch.float64)
@@ -446,8 +512,9 @@ print("transpose back + reshape restores x:", torch.equal(merged, x))
 #   `nn.MultiheadAttention(d_model, n_heads, batch_first=True)` into them (its `in_proj_weight` stacks the
 #   query, key and value weights in that order) and compare the outputs;
 # - `forward(x, mask=None)` takes `x` of shape `(B, L, d_model)` and returns the output tensor, shape
-#   `(B, L, d_model)`: project, split into heads, attend with your `scaled_dot_product_attention`,
-#   merge the heads, then apply `out_proj`;
+#   `(B, L, d_model)`: project, split into heads, attend, merge the heads, then apply `out_proj`. Your
+#   `scaled_dot_product_attention` attends all heads in one call; now that you have written it,
+#   `F.scaled_dot_product_attention` (or attention written inline) is fine here too;
 # - `mask` is `None` or a boolean tensor with **`True` = may attend**, broadcastable to the per-head scores
 #   `(B, n_heads, L, L)`: hand it to your attention function unchanged. A causal mask `(L, L)` and a
 #   padding mask `(B, 1, 1, L)` must both work;
@@ -507,19 +574,20 @@ try:
 except ValueError:
     pass
 else:
-    raise AssertionError("MultiHeadSelfAttention(d_model=12, n_heads=5) must raise ValueError")
+    raise AssertionError("a second d_model that n_heads does not divide must raise ValueError too")
 m = MultiHeadSelfAttention(24, 6)
 n_params = sum(p.numel() for p in m.parameters())
-assert n_params == 4 * (24 * 24 + 24), f"expected 4 * (24² + 24) = {4 * (24 * 24 + 24)} parameters, got {n_params}"
+assert n_params == 4 * (24 * 24 + 24), \
+    "parameter count for a second width: expected 4 * (d_model² + d_model), four weight matrices and four biases"
 g = torch.Generator().manual_seed(4)
 for d_model, n_heads, L in ((8, 1, 4), (8, 8, 4), (12, 3, 1), (12, 4, 7)):
     m = MultiHeadSelfAttention(d_model, n_heads)
     x = torch.randn(3, L, d_model, generator=g)
     y = m(x)
-    assert_shape(y, (3, L, d_model), what=f"output of MultiHeadSelfAttention({d_model}, {n_heads}) for L={L}")
+    assert_shape(y, (3, L, d_model), what=f"output shape (expected (B, L, d_model)) with {n_heads} head(s)")
     assert y.dtype == torch.float32, f"output dtype {y.dtype}, expected float32"
     y_masked = m(x, mask=torch.tril(torch.ones(L, L, dtype=torch.bool)))
-    assert_shape(y_masked, (3, L, d_model), what=f"output with a causal (L, L) mask, d_model={d_model}, n_heads={n_heads}")
+    assert_shape(y_masked, (3, L, d_model), what=f"output shape with a causal (L, L) mask and {n_heads} head(s)")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_mhsa_matches_torch", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
@@ -571,9 +639,9 @@ for d_model, n_heads, B, L in ((16, 4, 2, 5), (24, 3, 3, 7), (8, 8, 2, 6), (12, 
                 ref(x, x, x, attn_mask=~causal, key_padding_mask=~keep, need_weights=False)[0]),
         }
     for case, (got, expected) in cases.items():
-        assert_shape(got, (B, L, d_model), what=f"output, {case}, d_model={d_model}, n_heads={n_heads}")
+        assert_shape(got, (B, L, d_model), what=f"output, {case}, with {n_heads} head(s)")
         assert_close(got, expected, rtol=1e-6, atol=1e-8,
-                     what=f"output vs nn.MultiheadAttention({d_model}, {n_heads}), {case} "
+                     what=f"output vs nn.MultiheadAttention with {n_heads} head(s), {case} "
                           f"(nn.MultiheadAttention's boolean masks use True = blocked, so it gets ~mask)")
 ### END HIDDEN TESTS
 
@@ -590,10 +658,10 @@ with torch.no_grad():
 ### BEGIN HIDDEN TESTS
 mha = MultiHeadSelfAttention(16, 4).double()
 x = torch.randn(3, 7, 16, generator=g, dtype=torch.float64)
-for perm in (torch.randperm(7, generator=g), torch.arange(6, -1, -1)):
+for order, perm in (("a random order", torch.randperm(7, generator=g)), ("the reversed order", torch.arange(6, -1, -1))):
     with torch.no_grad():
         assert_close(mha(x[:, perm]), mha(x)[:, perm], rtol=1e-6, atol=1e-8,
-                     what=f"permutation equivariance with perm={perm.tolist()}")
+                     what=f"permutation equivariance, positions in {order}")
 # gradients reach the input and all four projections
 xg = x.clone().requires_grad_(True)
 x_before = x.clone()
@@ -611,7 +679,7 @@ x2[:, 4:] = torch.randn(3, 3, 16, generator=g, dtype=torch.float64)
 with torch.no_grad():
     y, y2 = mha(x, mask=causal), mha(x2, mask=causal)
 assert_close(y2[:, :4], y[:, :4], rtol=1e-8, atol=1e-10,
-             what="causal mask: outputs at positions 0-3 after changing positions 4-6 (must not change)")
+             what="causal mask: outputs at earlier positions after changing only later ones (must not change)")
 assert (y2[:, 4:] - y[:, 4:]).abs().max() > 1e-3, "causal mask: the outputs at the changed positions should change"
 # with a padding mask, real positions ignore what the padded positions hold
 keep = torch.tensor([[True] * 7, [True] * 3 + [False] * 4, [True] * 5 + [False] * 2])
@@ -622,7 +690,7 @@ with torch.no_grad():
     y, y3 = mha(x, mask=keep[:, None, None, :]), mha(x3, mask=keep[:, None, None, :])
 for b, n in ((0, 7), (1, 3), (2, 5)):
     assert_close(y3[b, :n], y[b, :n], rtol=1e-8, atol=1e-10,
-                 what=f"padding mask: outputs of the {n} real tokens of sequence {b} after changing its padding")
+                 what="padding mask: outputs of the real tokens after changing only the padded positions")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -639,16 +707,23 @@ for b, n in ((0, 7), (1, 3), (2, 5)):
 #   matrix products, which is exactly what GPUs are built for. During training, where the whole target
 #   sequence is known (with a causal mask hiding the future), every position is processed at once.
 #
-# | per layer, sequence length $L$, width $d$ | RNN | self-attention |
+# | one layer on a known sequence of length $L$, width $d$ | RNN | self-attention |
 # |---|---|---|
 # | dependent (sequential) steps | $O(L)$ | $O(1)$ |
 # | longest path between two positions | $O(L)$ | $O(1)$ |
 # | compute | $O(L\,d^2)$ | $O(L^2 d)$ (plus $O(L\,d^2)$ for the projections) |
-# | extra memory | $O(d)$ state | $O(L^2)$ weights per head |
+# | memory, training (kept for the backward pass) | $O(L\,d)$: every $h_t$, for backpropagation through time | $O(L\,d)$ activations plus $O(L^2)$ weights per head |
+# | memory, inference on the whole sequence | $O(d)$: only the current state | $O(L^2)$ per head materialised; $O(L\,d)$ with a fused kernel (FlashAttention) |
+# | memory, generating token by token | $O(d)$ state | $O(L\,d)$ key/value cache |
 #
-# The price is the $L \times L$ score matrix: quadratic time and memory in the sequence length (the
-# reason for FlashAttention, sliding windows and linear-attention variants), and, at generation time, a
-# key/value cache that grows with the sequence where an RNN keeps a fixed-size state.
+# So the RNN's famous $O(d)$ memory holds only at inference: training must keep all $L$ hidden states,
+# because the backward pass through time needs each of them. Attention's price is the $L \times L$ score
+# matrix: quadratic time in the sequence length, and quadratic memory unless a fused kernel such as
+# FlashAttention computes the softmax tile by tile without storing the matrix (it still does $O(L^2 d)$
+# work, and recomputes the tiles in the backward pass). That is the reason for FlashAttention, sliding
+# windows and linear-attention variants. At generation time attention keeps a key/value cache that grows
+# with the sequence, where an RNN keeps a fixed-size state. (Generation is sequential for both: the
+# $O(1)$ row above is about processing a known sequence, as in training or when reading a prompt.)
 #
 # The path-length argument in numbers: the size of $\partial y_L / \partial x_1$, the gradient of the last
 # output with respect to the first input, for an untrained `nn.RNN` and for your attention layer.
@@ -819,6 +894,79 @@ AttentionExplorer(
 #   head). Which learns faster, and why might a very narrow head struggle to point at one of 12 positions?
 
 # %% [markdown]
+# ## 7. PyTorch's attention, and the block around it
+#
+# **`nn.MultiheadAttention(embed_dim, num_heads, dropout=0.0, batch_first=False)`** is the module you
+# just wrote, plus dropout on the attention weights (in training mode only). It keeps the three input
+# projections fused in one `in_proj_weight` of shape $(3d_\text{model}, d_\text{model})$, takes
+# `(query, key, value)` so that the same module serves cross-attention, and is **sequence-first unless
+# `batch_first=True`**. For self-attention pass the same tensor three times. It returns the weights
+# **averaged over the heads** unless `average_attn_weights=False`; `need_weights=False` skips them and
+# lets it use a fused kernel.
+#
+# **A fused QKV projection** is one `nn.Linear(d_model, 3 * d_model)` whose output is cut in three with
+# `.chunk(3, dim=-1)`: the same parameters as three separate layers, one matrix product instead of three.
+#
+# **`F.scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False)`** computes exercise 1
+# (with `True` = may attend, as here). On a GPU it dispatches to a fused kernel, FlashAttention or the
+# memory-efficient one, when the inputs allow it, and falls back to the plain computation otherwise;
+# `is_causal=True` applies the causal mask without your having to build one. With `enable_gqa=True` it also does
+# **grouped-query attention (GQA)**: $H$ query heads share $H_{kv} < H$ key/value heads, each key/value
+# head serving $H/H_{kv}$ consecutive query heads; $H_{kv} = 1$ is **multi-query attention (MQA)**. The
+# key/value cache of generation shrinks by the factor $H/H_{kv}$.
+#
+# **Encoder or decoder.** An *encoder* (BERT) lets every token attend to every other (no mask besides
+# padding), is trained to fill in masked tokens, and reads a text in one pass. A *decoder* (GPT) uses the
+# causal mask `torch.tril(torch.ones(T, T))`, is trained to predict the next token at every position at
+# once, and generates one token at a time.
+#
+# **The transformer block.** Attention is one half of a block; a position-wise MLP (the feed-forward
+# network, width $4d_\text{model}$ in the original) is the other, each wrapped in a residual connection
+# and a LayerNorm. Since GPT-2, most models use the **Pre-LN** order, $x \leftarrow x + \mathrm{Attn}(\mathrm{LN}(x))$,
+# then $x \leftarrow x + \mathrm{FFN}(\mathrm{LN}(x))$, which keeps the residual path free of normalisation;
+# the original Transformer and BERT use **Post-LN**, $x \leftarrow \mathrm{LN}(x + \mathrm{Attn}(x))$, which
+# trains less stably at depth and typically needs learning-rate warm-up.
+
+# %%
+mha = nn.MultiheadAttention(512, 8, dropout=0.1, batch_first=True).to(device).eval()  # eval: no dropout
+x = torch.randn(4, 20, 512, device=device)
+with torch.no_grad():
+    out, w = mha(x, x, x)                                  # self-attention: query = key = value = x
+    _, w_heads = mha(x, x, x, average_attn_weights=False)
+print("output", tuple(out.shape), "  weights, averaged over the heads", tuple(w.shape),
+      "  per head", tuple(w_heads.shape), "  d_head =", 512 // 8)
+print("in_proj_weight (q, k, v fused):", tuple(mha.in_proj_weight.shape),
+      "  parameters:", sum(p.numel() for p in mha.parameters()), "= 4 * (512² + 512)")
+
+# grouped-query attention: 8 query heads share 2 key/value heads (each serves 4 consecutive query heads)
+q = torch.randn(2, 8, 20, 64, device=device)
+k, v = (torch.randn(2, 2, 20, 64, device=device) for _ in range(2))
+gqa = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+by_hand = F.scaled_dot_product_attention(q, k.repeat_interleave(4, dim=1), v.repeat_interleave(4, dim=1), is_causal=True)
+print("GQA == each key/value head repeated for its 4 query heads:", torch.allclose(gqa, by_hand, atol=1e-5))
+
+
+class PreLNBlock(nn.Module):
+    """One Pre-LN transformer block: x + Attn(LN(x)), then x + FFN(LN(x))."""
+
+    def __init__(self, d_model: int, n_heads: int):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.attn = MultiHeadSelfAttention(d_model, n_heads)  # yours
+        self.ffn = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Linear(4 * d_model, d_model))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), mask)
+        return x + self.ffn(self.ln2(x))
+
+
+block = PreLNBlock(64, 8).to(device)
+tokens = torch.randn(2, 10, 64, device=device)
+causal = torch.tril(torch.ones(10, 10, dtype=torch.bool, device=device))
+print("a decoder block keeps the shape:", tuple(block(tokens, causal).shape),
+      f"  parameters: {sum(p.numel() for p in block.parameters()):,}")
+
+# %% [markdown]
 # ## Drills (graded)
 #
 # 1. `drill_n_params`: the number of parameters of `MultiHeadSelfAttention(d_model=64, n_heads=8)`.
@@ -826,24 +974,31 @@ AttentionExplorer(
 #    of shape `(2, 10, 64)`.
 # 3. `drill_score_std`: the standard deviation of an *unscaled* score $q \cdot k$ when $q$ and $k$ have
 #    $d_k = 64$ independent components with mean 0 and variance 1.
+# 4. `drill_fused_params`: the number of parameters of a fused QKV projection `nn.Linear(256, 768, bias=False)`
+#    plus an output projection `nn.Linear(256, 256, bias=False)`.
 
 # %% nbgrader={"grade": false, "grade_id": "drill", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 drill_n_params = 4 * (64 * 64 + 64)
 drill_weights_shape = (2, 8, 10, 10)
 drill_score_std = 8.0
+drill_fused_params = 262_144
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "test_drill", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Each answer has the right type (a number, or a tuple for the shape); hidden tests check the values.
 assert isinstance(drill_n_params, (int, float)), "drill_n_params should be a number"
 assert isinstance(drill_weights_shape, (tuple, list, torch.Size)), "drill_weights_shape should be a tuple of ints"
 assert isinstance(drill_score_std, (int, float)), "drill_score_std should be a number"
+assert isinstance(drill_fused_params, (int, float)), "drill_fused_params should be a number"
 ### BEGIN HIDDEN TESTS
 assert abs(drill_n_params - 16640) < 1e-6, \
-    f"four 64×64 weight matrices plus four biases: 4 * (64² + 64) = 16640 (independent of n_heads), got {drill_n_params}"
+    "drill_n_params is not right: four d_model × d_model weight matrices plus four biases, whatever n_heads is"
 assert tuple(drill_weights_shape) == (2, 8, 10, 10), \
-    f"weights are (B, n_heads, L_q, L_k) = (2, 8, 10, 10), got {tuple(drill_weights_shape)}"
-assert abs(drill_score_std - 8.0) < 1e-6, f"Var(q·k) = d_k = 64, so the std is sqrt(64) = 8, got {drill_score_std}"
+    "drill_weights_shape is not right: the weights have one (L_q, L_k) matrix per example and per head"
+assert abs(drill_score_std - 8.0) < 1e-6, "drill_score_std is not right: Var(q·k) = d_k, and the question asks for the std"
+assert abs(drill_fused_params - 262144) < 1e-6, \
+    "drill_fused_params is not right: count the weights of both layers (in_features × out_features each), no biases"
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -875,6 +1030,8 @@ assert abs(drill_score_std - 8.0) < 1e-6, f"Var(q·k) = d_k = 64, so the std is 
 # up. Second, parallelism: an RNN must compute $h_t$ after $h_{t-1}$, while attention computes every
 # position of a layer with a few big matrix products, so training on long sequences uses GPUs fully
 # (teacher forcing plus a causal mask keeps it autoregressive). The price is the $L \times L$ score matrix:
-# time and memory grow quadratically with the sequence length, and generation keeps a key/value cache
-# that grows with the sequence instead of an RNN's fixed-size state. Attention is also blind to order, so
+# time grows quadratically with the sequence length, and so does memory unless a fused kernel such as
+# FlashAttention avoids storing the matrix; and generation keeps a key/value cache that grows with the
+# sequence instead of an RNN's fixed-size state (whose $O(d)$ memory holds at inference only: training
+# an RNN keeps all $L$ states for backpropagation through time). Attention is also blind to order, so
 # positional information must be added explicitly.
