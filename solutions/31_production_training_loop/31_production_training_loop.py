@@ -5,6 +5,7 @@
 #
 # **After this notebook you can**
 # - write one training step in the right order: `zero_grad` → forward → loss → `backward` → (unscale → clip) → `step` → `scheduler.step`;
+# - say what `zero_grad(set_to_none=True)` and `pin_memory` with `non_blocking=True` buy, and what they do on a CPU;
 # - switch between `model.train()` and `model.eval()`, turn autograd off for evaluation, and say what breaks when either is forgotten;
 # - log with `.item()` and per-sample averages, so the numbers are right and every batch's graph is freed;
 # - write `fit` with a best-only checkpoint and early stopping;
@@ -24,10 +25,10 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import DataLoader, TensorDataset
 
 from course_utils import digits_loaders, get_device, plot_curves, seed_everything
-from course_utils.testing import assert_close
+from course_utils.testing import assert_close, assert_moved, assert_python_float, forbidden, unmoved_batches
 
 device = get_device()
 seed_everything(0)
@@ -45,13 +46,15 @@ print(f"device: {device}")
 # \theta_{t+1} = \theta_t - \eta_t \, \mathrm{clip}(g_t).
 # $$
 #
-# In PyTorch each piece of that formula is one line, and the order matters:
+# In PyTorch each piece of that formula is one line, and the order matters. The lines fall into
+# separate jobs (data, forward, loss, backward, gradient handling, update, metrics; persistence comes
+# once per epoch, in section 7), and keeping them apart is what makes a loop easy to check:
 #
 # | line | why it is there |
 # |---|---|
 # | `model.train()` | dropout on; BatchNorm normalises with batch statistics and updates its running averages |
-# | `x, y = x.to(device), y.to(device)` | the data must sit where the weights are |
-# | `optimizer.zero_grad()` | `backward()` **adds** into `.grad`; without this, $g_t$ silently becomes $g_0 + \dots + g_t$ |
+# | `x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)` | the data must sit where the weights are (`non_blocking`: below) |
+# | `optimizer.zero_grad(set_to_none=True)` | `backward()` **adds** into `.grad`; without this, $g_t$ silently becomes $g_0 + \dots + g_t$ |
 # | `loss = loss_fn(model(x), y)` | the forward pass records the graph |
 # | `loss.backward()` | fills `.grad` with $g_t$ |
 # | `clip_grad_norm_(...)` | optional: bounds $\lVert g_t \rVert$ before it is used |
@@ -74,6 +77,65 @@ w.grad = None  # what optimizer.zero_grad() does (set_to_none=True is the defaul
 print("after zeroing:", w.grad)
 
 # %% [markdown]
+# **Why `zero_grad(set_to_none=True)`.** It is the default of `optimizer.zero_grad()` and
+# `model.zero_grad()` since PyTorch 2.0, so plain `zero_grad()` already does it; writing it out says
+# you mean it. Instead of filling every `.grad` with zeros it drops the gradient tensors
+# (`p.grad = None`):
+#
+# - **memory**: the gradients' memory (as large as the model) is free during the next forward
+#   pass, when the stored activations take the most room;
+# - **time**: no kernel fills the gradients with zeros, and the next `backward()` *writes* each
+#   gradient instead of adding it into a tensor of zeros;
+# - **behaviour**: a parameter that receives no gradient in a step (an unused head, a frozen
+#   embedding row) keeps `grad = None`, and `torch.optim` optimizers **skip** such parameters. With
+#   zero-filled gradients they still step: momentum and Adam's moments keep moving the weight, and
+#   weight decay still shrinks it. Code that reads `p.grad` must then allow for `None`.
+#
+# The cell below uses a weight `b` in the first of three steps only, with SGD and momentum 0.9.
+
+# %%
+for set_to_none in (True, False):
+    a, b = nn.Parameter(torch.tensor(1.0)), nn.Parameter(torch.tensor(1.0))
+    opt = torch.optim.SGD([a, b], lr=0.1, momentum=0.9)
+    for step in range(3):
+        opt.zero_grad(set_to_none=set_to_none)
+        loss = a * b if step == 0 else a ** 2  # b takes part in step 0 only
+        loss.backward()
+        opt.step()
+    print(f"set_to_none={set_to_none!s:5}: b.grad = {b.grad},  b = {b.item():.4f}")
+# step 0 moves b from 1 to 0.9; with zero-filled gradients momentum moves it by 0.09 and 0.081 more
+assert abs(b.item() - 0.729) < 1e-6
+
+# %% [markdown]
+# **Moving batches: `pin_memory` and `non_blocking`.** On a CUDA machine a host-to-GPU copy can only
+# run asynchronously from *page-locked* ("pinned") host memory, which the operating system may not
+# swap out. `DataLoader(..., pin_memory=True)` puts every batch there, and then
+# `x.to(device, non_blocking=True)` queues the copy on the current CUDA stream and returns at once:
+# Python goes on launching the forward pass (and loader workers prepare the next batch) while the copy
+# runs. It is safe, because the kernels that use `x` are queued on the same stream, after the copy.
+# From ordinary (pageable) memory the same call copies through a pinned staging buffer and is, in
+# effect, synchronous. The reverse direction is the one to be careful with: a GPU-to-CPU copy with
+# `non_blocking=True` may be read by the CPU before it has arrived, whereas `.item()` and `.cpu()`
+# wait for it.
+#
+# On the CPU both are no-ops: there is no pinned memory to use (with no accelerator, `pin_memory=True`
+# only earns a warning, so the cell below asks for it on CUDA alone), and `.to("cpu", non_blocking=True)`
+# of a tensor already on the CPU returns that same tensor, without a copy.
+
+# %%
+pin = device.type == "cuda"  # pinned memory needs an accelerator
+demo_loader = DataLoader(TensorDataset(torch.randn(256, 64), torch.randint(0, 10, (256,))), batch_size=64,
+                         pin_memory=pin)
+xb, yb = next(iter(demo_loader))
+xb_dev, yb_dev = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+if device.type == "cuda":
+    print("batch in pinned memory:", xb.is_pinned(), "| copy queued; the matmul below waits for it on the stream")
+    print("sum of x @ W on the GPU:", (xb_dev @ torch.ones(64, 10, device=device)).sum().item())  # .item() waits
+else:
+    print(f"device {device}: pinned: {xb.is_pinned()}; "
+          f".to(device, non_blocking=True) returned the same tensor: {xb_dev is xb}")
+
+# %% [markdown]
 # Zeroing *before* the forward pass or *after* `step()` both work; what matters is that no
 # gradient from batch $t-1$ is still in `.grad` when batch $t$'s `backward()` runs.
 #
@@ -88,7 +150,9 @@ print("after zeroing:", w.grad)
 #   the graph. That saves the memory the stored activations would take, but it does **not** change
 #   what any layer computes.
 #
-# Evaluation needs both. The cell below shows why `no_grad` alone is not enough: a BatchNorm layer
+# Evaluation needs both: `model.eval()` at the top of the evaluation function, and the loop under
+# `with torch.no_grad():` (or the whole function decorated with `@torch.no_grad()`, which does the
+# same). The cell below shows why `no_grad` alone is not enough: a BatchNorm layer
 # left in train mode still updates its running mean, even though no gradient exists.
 
 # %%
@@ -210,6 +274,12 @@ for p, e in zip(net.parameters(), expected):
 # with a tiny learning rate and looks "stable but slow". Call `scheduler.step()` after
 # `optimizer.step()`; PyTorch warns if the order is reversed, because the first value of the
 # schedule would be skipped.
+#
+# Older schedules are written in **epochs**: `StepLR(optimizer, step_size=30, gamma=0.1)` divides
+# the rate by 10 every 30 epochs, and `ReduceLROnPlateau` lowers it when the validation loss stalls
+# (`scheduler.step(val_loss)`). Those are stepped once per epoch, after validation. The rule is the
+# same for both kinds: step a scheduler in the unit its schedule is written in. The `scheduler`
+# that `train_one_epoch` takes below is a per-step one.
 
 # %%
 def warmup_cosine(warmup_steps: int, total_steps: int):
@@ -301,15 +371,18 @@ else:
 # The loader yields `(x, y)` batches; `loss_fn(logits, y)` returns the batch **mean**.
 #
 # - Put the model in train mode first (it may arrive in eval mode, for example straight from `evaluate`).
-# - For every batch: move `x` and `y` to `device`; zero the gradients; forward; loss; backward;
+# - For every batch: move `x` and `y` to `device` (`.to(device)`, with `non_blocking=True` if you like; the
+#   tests detect a batch that reaches the model or the loss unmoved, even on the CPU); zero the gradients;
+#   forward; loss; backward;
 #   clip when `max_grad_norm` is not `None` (`torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)`);
 #   `optimizer.step()`; then `scheduler.step()` if a scheduler was given, **once per optimizer step**.
 # - `scaler` (a `torch.amp.GradScaler`): when given, use it as in section 6 — `scaler.scale(loss).backward()`,
 #   `scaler.unscale_(optimizer)` before clipping, `scaler.step(optimizer)`, `scaler.update()`. Run the forward
 #   pass under `torch.autocast(device.type, dtype=torch.float16)` when the scaler is enabled and the device is
 #   CUDA. (The tests run on the CPU with a real, enabled `GradScaler("cpu")`.)
-# - Return `{"loss": ..., "accuracy": ...}` as Python floats: the **per-sample** averages over the epoch of
-#   the loss and of `logits.argmax(dim=-1) == y`, as measured on each batch during its forward pass.
+# - Return `{"loss": ..., "accuracy": ...}` as Python `float`s (not tensors: `.item()`): the **per-sample**
+#   averages over the epoch of the loss and of `logits.argmax(dim=-1) == y`, as measured on each batch during
+#   its forward pass.
 #
 # Any correct order of the small choices passes: `zero_grad` before the forward or after the step,
 # `set_to_none` or not, `len(y)` or `y.size(0)`.
@@ -357,28 +430,42 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_train_one_epoch_logging", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# Python floats, per-sample averages over a ragged last batch, and every batch's graph let go.
+# Visible: the result holds Python floats, the epoch loss is the per-sample mean over a ragged last
+# batch, and every batch is moved to `device` before the model and the loss see it (the loader marks
+# its batches; the model and the loss below fail on a batch that never went through .to(device)).
 # Ten samples in batches of 4, 4 and 2. The model is the identity map, so each row of x is its own
 # logits; with lr = 0 the weights never move, and the epoch loss must equal the loss of all ten rows
 # at once (1.120). The mean of the three batch means would be 1.153.
+class CheckedLinear(nn.Linear):
+    """nn.Linear that fails when its input is a batch that was never moved to `device`."""
+
+    def forward(self, h):
+        assert_moved(h, what="train_one_epoch: the input x")
+        return super().forward(h)
+
+
+def checked_ce(logits, targets):
+    """F.cross_entropy that fails when the targets were never moved to `device`."""
+    assert_moved(targets, what="train_one_epoch: the targets y")
+    return F.cross_entropy(logits, targets)
+
+
 x = torch.tensor([[4.0, 0.0]] * 4 + [[2.0, 0.0]] * 4 + [[0.0, 1.0]] * 2)
 y = torch.tensor([0] * 4 + [1] * 4 + [0] * 2)
-model = nn.Linear(2, 2, bias=False)
+model = CheckedLinear(2, 2, bias=False)
 with torch.no_grad():
     model.weight.copy_(torch.eye(2))
-loader = DataLoader(TensorDataset(x, y), batch_size=4, shuffle=False)
-stats = train_one_epoch(model, loader, torch.optim.SGD(model.parameters(), lr=0.0), nn.CrossEntropyLoss(),
-                        torch.device("cpu"))
+loader = unmoved_batches(DataLoader(TensorDataset(x, y), batch_size=4, shuffle=False))
+stats = train_one_epoch(model, loader, torch.optim.SGD(model.parameters(), lr=0.0), checked_ce, torch.device("cpu"))
 assert isinstance(stats, dict) and {"loss", "accuracy"} <= set(stats), \
     f"train_one_epoch must return a dict with keys 'loss' and 'accuracy', got {stats!r}"
 for key in ("loss", "accuracy"):
-    assert isinstance(stats[key], float), \
-        f"stats[{key!r}] must be a Python float (use .item()), got {type(stats[key]).__name__}"
+    assert_python_float(stats[key], what=f"train_one_epoch(...)[{key!r}]")
 assert_close(stats["loss"], F.cross_entropy(x, y).item(), rtol=1e-5, atol=1e-6,
              what="epoch loss (per-sample mean of 10 samples in batches of 4, 4 and 2)")
 ### BEGIN HIDDEN TESTS
 # 4 of the 10 samples are classified correctly (a mean of the batch accuracies would give 1/3)
-assert_close(stats["accuracy"], 0.4, rtol=0, atol=1e-6, what="epoch accuracy (4 correct of 10 samples)")
+assert_close(stats["accuracy"], 0.4, rtol=0, atol=1e-6, what="epoch accuracy (correct samples over all samples)")
 
 # The graph of each batch must die once the batch is done. A spy loss adds 0 * marker, where marker
 # is a fresh leaf tensor that stays alive exactly as long as that batch's graph does.
@@ -386,6 +473,7 @@ markers, stale_counts = [], []
 
 
 def spy_loss(logits, targets):
+    assert_moved(targets, what="train_one_epoch: the targets y")
     gc.collect()
     stale_counts.append(sum(ref() is not None for ref in markers[:-1]))  # graphs older than the previous batch
     marker = torch.zeros((), requires_grad=True)
@@ -394,33 +482,50 @@ def spy_loss(logits, targets):
 
 
 g = torch.Generator().manual_seed(0)
-xs, ys = torch.randn(24, 5, generator=g), torch.randint(0, 3, (24,), generator=g)
-net = nn.Linear(5, 3)
-out = train_one_epoch(net, DataLoader(TensorDataset(xs, ys), batch_size=4), torch.optim.SGD(net.parameters(), lr=0.1),
-                      spy_loss, torch.device("cpu"))
-assert len(markers) >= 6, f"expected a loss_fn call for each of the 6 batches, got {len(markers)}"
+xs, ys = torch.randn(16, 5, generator=g), torch.randint(0, 3, (16,), generator=g)
+net = CheckedLinear(5, 3)
+out = train_one_epoch(net, unmoved_batches(DataLoader(TensorDataset(xs, ys), batch_size=4)),
+                      torch.optim.SGD(net.parameters(), lr=0.1), spy_loss, torch.device("cpu"))
+assert len(markers) >= 4, f"expected one loss_fn call per batch, got {len(markers)} calls"
 assert max(stale_counts) == 0, \
     "the graphs of earlier batches were still alive during the epoch: accumulate loss.item(), not the loss tensor"
 gc.collect()
 assert all(ref() is None for ref in markers), \
     "the returned values still hold an autograd graph: return Python floats (loss.item())"
-assert all(isinstance(out[k], float) for k in ("loss", "accuracy")), "loss and accuracy must be Python floats"
+for key in ("loss", "accuracy"):
+    assert_python_float(out[key], what=f"train_one_epoch(...)[{key!r}]")
 
 # The loss goes down on the digits (Adam, 3 epochs): a smoke test of the whole step.
 train_loader, _ = digits_loaders(batch_size=64, seed=0)
 with torch.random.fork_rng(devices=[]):
     torch.manual_seed(0)
-    mlp = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+    mlp = nn.Sequential(CheckedLinear(64, 64), nn.ReLU(), nn.Linear(64, 10))
 opt = torch.optim.Adam(mlp.parameters(), lr=1e-2)
-epochs = [train_one_epoch(mlp, train_loader, opt, nn.CrossEntropyLoss(), torch.device("cpu")) for _ in range(3)]
+epochs = [train_one_epoch(mlp, unmoved_batches(train_loader), opt, checked_ce, torch.device("cpu")) for _ in range(3)]
 assert epochs[-1]["loss"] < 0.5 * epochs[0]["loss"], \
     f"the training loss on the digits should fall by half in 3 epochs, got {[round(e['loss'], 3) for e in epochs]}"
 assert epochs[-1]["accuracy"] > 0.9, f"training accuracy after 3 epochs should exceed 0.9, got {epochs[-1]['accuracy']:.3f}"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_train_one_epoch_step", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-# One SGD step per batch with fresh gradients, in train mode; clipping by the global norm when asked.
+# Visible: one SGD step per batch with fresh gradients, in train mode; and, on one batch whose gradient
+# norm is far above max_grad_norm = 0.5, clipping by the global norm of all gradients (the batches
+# must be moved to `device`, as in the cell above).
 # The reference is plain SGD written out by hand: p <- p - lr * scale * grad, batch by batch.
+class CheckedLinear(nn.Linear):
+    """nn.Linear that fails when its input is a batch that was never moved to `device`."""
+
+    def forward(self, h):
+        assert_moved(h, what="train_one_epoch: the input x")
+        return super().forward(h)
+
+
+def checked_ce(logits, targets):
+    """F.cross_entropy that fails when the targets were never moved to `device`."""
+    assert_moved(targets, what="train_one_epoch: the targets y")
+    return F.cross_entropy(logits, targets)
+
+
 class ModeProbe(nn.Module):
     """Passes its input through and records self.training at every call."""
 
@@ -451,44 +556,63 @@ def sgd_reference(model, loader, lr, max_norm=None):
 g = torch.Generator().manual_seed(1)
 x, y = torch.randn(12, 5, generator=g), torch.randint(0, 3, (12,), generator=g)
 loader = DataLoader(TensorDataset(x, y), batch_size=4, shuffle=False)
-model = nn.Sequential(nn.Linear(5, 3), ModeProbe())
+model = nn.Sequential(CheckedLinear(5, 3), ModeProbe())
 reference, _ = sgd_reference(model, loader, lr=0.5)
 model.eval()  # train_one_epoch must switch to train mode itself
-train_one_epoch(model, loader, torch.optim.SGD(model.parameters(), lr=0.5), F.cross_entropy, torch.device("cpu"))
+train_one_epoch(model, unmoved_batches(loader), torch.optim.SGD(model.parameters(), lr=0.5), checked_ce,
+                torch.device("cpu"))
 assert model[1].seen and all(model[1].seen), \
     "the forward passes ran in eval mode: train_one_epoch must call model.train() first"
 for p, r in zip(model.parameters(), reference.parameters()):
     assert_close(p, r, rtol=1e-5, atol=1e-6,
                  what="weights after 3 SGD steps (one per batch, gradients zeroed between steps)")
+
+# clipping, visible: one batch of 4 with big inputs and weights, so its gradient norm exceeds 1
+x1, y1 = 4.0 * torch.randn(4, 5, generator=g), torch.randint(0, 3, (4,), generator=g)
+one_batch = DataLoader(TensorDataset(x1, y1), batch_size=4)
+base1 = CheckedLinear(5, 3)
+with torch.no_grad():
+    base1.weight.copy_(3.0 * torch.randn(3, 5, generator=g))
+clipped_ref, norms = sgd_reference(base1, one_batch, lr=0.5, max_norm=0.5)
+assert norms[0] > 1.0, "test fixture: the gradient norm should exceed max_grad_norm"
+model = copy.deepcopy(base1)
+train_one_epoch(model, unmoved_batches(one_batch), torch.optim.SGD(model.parameters(), lr=0.5), checked_ce,
+                torch.device("cpu"), max_grad_norm=0.5)
+for p, r in zip(model.parameters(), clipped_ref.parameters()):
+    assert_close(p, r, rtol=1e-5, atol=1e-6,
+                 what=f"weights after one step with max_grad_norm=0.5 (the gradient norm was {norms[0]:.1f}: scale "
+                      f"all gradients together so that their global norm is 0.5, after backward and before step)")
 ### BEGIN HIDDEN TESTS
-# Clipping. Big inputs and weights make every batch's gradient norm exceed max_norm, so the clip is active.
+# Clipping over several batches. Big inputs and weights make every batch's gradient norm exceed max_norm.
 g = torch.Generator().manual_seed(2)
 xc, yc = 4.0 * torch.randn(12, 5, generator=g), torch.randint(0, 3, (12,), generator=g)
 loader_c = DataLoader(TensorDataset(xc, yc), batch_size=4, shuffle=False)
-base = nn.Linear(5, 3)
+base = CheckedLinear(5, 3)
 with torch.no_grad():
     base.weight.copy_(3.0 * torch.randn(3, 5, generator=g))
     base.bias.copy_(torch.randn(3, generator=g))
 clipped_ref, norms = sgd_reference(base, loader_c, lr=0.5, max_norm=0.5)
 assert min(norms) > 1.0, "test fixture: every gradient norm should exceed max_norm"
 model = copy.deepcopy(base)
-train_one_epoch(model, loader_c, torch.optim.SGD(model.parameters(), lr=0.5), F.cross_entropy,
+train_one_epoch(model, unmoved_batches(loader_c), torch.optim.SGD(model.parameters(), lr=0.5), checked_ce,
                 torch.device("cpu"), max_grad_norm=0.5)
 for p, r in zip(model.parameters(), clipped_ref.parameters()):
     assert_close(p, r, rtol=1e-5, atol=1e-6,
-                 what="weights with max_grad_norm=0.5 (clip the global norm of all gradients after backward, before step)")
+                 what="weights after an epoch with clipping active (clip the global norm after backward, before step)")
 # max_grad_norm=None means no clipping at all
 plain_ref, _ = sgd_reference(base, loader_c, lr=0.5)
 model = copy.deepcopy(base)
-train_one_epoch(model, loader_c, torch.optim.SGD(model.parameters(), lr=0.5), F.cross_entropy, torch.device("cpu"))
+train_one_epoch(model, unmoved_batches(loader_c), torch.optim.SGD(model.parameters(), lr=0.5), checked_ce,
+                torch.device("cpu"))
 for p, r in zip(model.parameters(), plain_ref.parameters()):
-    assert_close(p, r, rtol=1e-5, atol=1e-6, what="weights with max_grad_norm=None (no clipping)")
+    assert_close(p, r, rtol=1e-5, atol=1e-6, what="weights with max_grad_norm=None (no clipping at all)")
 # a threshold above every norm changes nothing
 model = copy.deepcopy(base)
-train_one_epoch(model, loader_c, torch.optim.SGD(model.parameters(), lr=0.5), F.cross_entropy,
+train_one_epoch(model, unmoved_batches(loader_c), torch.optim.SGD(model.parameters(), lr=0.5), checked_ce,
                 torch.device("cpu"), max_grad_norm=1e6)
 for p, r in zip(model.parameters(), plain_ref.parameters()):
-    assert_close(p, r, rtol=1e-5, atol=1e-6, what="weights with max_grad_norm=1e6 (clip inactive)")
+    assert_close(p, r, rtol=1e-5, atol=1e-6,
+                 what="weights with a max_grad_norm above every gradient norm (clipping must change nothing)")
 # gradients still do not leak with momentum: compare with torch's own SGD driven batch by batch
 model = copy.deepcopy(base)
 manual = copy.deepcopy(base)
@@ -497,24 +621,32 @@ for xb, yb in loader_c:
     opt_manual.zero_grad()
     F.cross_entropy(manual(xb), yb).backward()
     opt_manual.step()
-train_one_epoch(model, loader_c, torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9), F.cross_entropy,
-                torch.device("cpu"))
+train_one_epoch(model, unmoved_batches(loader_c), torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9),
+                checked_ce, torch.device("cpu"))
 for p, r in zip(model.parameters(), manual.parameters()):
     assert_close(p, r, rtol=1e-5, atol=1e-6, what="weights after an epoch of SGD with momentum")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_train_one_epoch_scheduler_scaler", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# The scheduler is stepped once per optimizer step (after it), and a GradScaler is used correctly.
-g = torch.Generator().manual_seed(3)
-x, y = torch.randn(10, 5, generator=g), torch.randint(0, 3, (10,), generator=g)
-loader = DataLoader(TensorDataset(x, y), batch_size=3, shuffle=False)  # 4 batches: 3, 3, 3, 1
-model = nn.Linear(5, 3)
-opt = torch.optim.SGD(model.parameters(), lr=0.1)
-sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0 / (1 + t))
-train_one_epoch(model, loader, opt, F.cross_entropy, torch.device("cpu"), scheduler=sched)
-assert sched.last_epoch == 4, \
-    f"after one epoch of 4 batches the scheduler should have been stepped 4 times, got {sched.last_epoch}"
-### BEGIN HIDDEN TESTS
+# Visible: the scheduler is stepped once per optimizer step; and with a real, enabled GradScaler (no
+# clipping), scaler.step and scaler.update run once per batch and the weights match plain SGD.
+# The scale 2**12 is exact in float32, so a correct loop matches plain SGD; calling optimizer.step()
+# instead of scaler.step(optimizer) applies gradients 4096 times too large. (The batches must be
+# moved to `device`, as above.)
+class CheckedLinear(nn.Linear):
+    """nn.Linear that fails when its input is a batch that was never moved to `device`."""
+
+    def forward(self, h):
+        assert_moved(h, what="train_one_epoch: the input x")
+        return super().forward(h)
+
+
+def checked_ce(logits, targets):
+    """F.cross_entropy that fails when the targets were never moved to `device`."""
+    assert_moved(targets, what="train_one_epoch: the targets y")
+    return F.cross_entropy(logits, targets)
+
+
 def sgd_reference(model, loader, lr, max_norm=None, factor=lambda t: 1.0):
     """A copy of `model` after one epoch of hand-written SGD; step t uses lr * factor(t)."""
     model = copy.deepcopy(model)
@@ -529,22 +661,6 @@ def sgd_reference(model, loader, lr, max_norm=None, factor=lambda t: 1.0):
     return model
 
 
-# step t must use lr * factor(t): the scheduler is stepped after each optimizer step, not before
-base = nn.Linear(5, 3)
-reference = sgd_reference(base, loader, lr=0.5, factor=lambda t: 1.0 / (1 + t))
-model = copy.deepcopy(base)
-opt = torch.optim.SGD(model.parameters(), lr=0.5)
-sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0 / (1 + t))
-train_one_epoch(model, loader, opt, F.cross_entropy, torch.device("cpu"), scheduler=sched)
-for p, r in zip(model.parameters(), reference.parameters()):
-    assert_close(p, r, rtol=1e-5, atol=1e-6, what="weights when step t uses lr / (1 + t) (LambdaLR stepped after each step)")
-train_one_epoch(model, loader, opt, F.cross_entropy, torch.device("cpu"), scheduler=sched)
-assert sched.last_epoch == 8, f"after two epochs of 4 batches: 8 scheduler steps, got {sched.last_epoch}"
-
-
-# A real, enabled GradScaler on the CPU. The scale 2**12 is exact in float32, so a correct loop
-# matches plain clipped SGD. Forgetting unscale_ clips the scaled gradients (the update shrinks
-# 4096-fold); calling optimizer.step() directly applies 4096-times-too-large gradients.
 class CountingScaler(torch.amp.GradScaler):
     def __init__(self):
         super().__init__("cpu", init_scale=2.0 ** 12)
@@ -559,24 +675,63 @@ class CountingScaler(torch.amp.GradScaler):
         return super().update(new_scale)
 
 
+g = torch.Generator().manual_seed(3)
+x, y = torch.randn(10, 5, generator=g), torch.randint(0, 3, (10,), generator=g)
+loader = DataLoader(TensorDataset(x, y), batch_size=3, shuffle=False)  # 4 batches: 3, 3, 3, 1
+model = CheckedLinear(5, 3)
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0 / (1 + t))
+train_one_epoch(model, unmoved_batches(loader), opt, checked_ce, torch.device("cpu"), scheduler=sched)
+assert sched.last_epoch == 4, \
+    f"after one epoch of 4 batches the scheduler should have been stepped 4 times, got {sched.last_epoch}"
+
+base = CheckedLinear(5, 3)
+reference = sgd_reference(base, loader, lr=0.5)
+model = copy.deepcopy(base)
+scaler = CountingScaler()
+train_one_epoch(model, unmoved_batches(loader), torch.optim.SGD(model.parameters(), lr=0.5), checked_ce,
+                torch.device("cpu"), scaler=scaler)
+assert scaler.calls.count("step") == 4 and scaler.calls.count("update") == 4, \
+    f"with a scaler, call scaler.step(optimizer) and scaler.update() once per batch (4 batches); calls were {scaler.calls}"
+# atol 1e-3 also accepts a loop that autocasts to float16 on the CPU
+for p, r in zip(model.parameters(), reference.parameters()):
+    assert_close(p, r, rtol=1e-3, atol=1e-3,
+                 what="weights after an epoch with an enabled GradScaler (scaler.scale(loss).backward(), "
+                      "scaler.step(optimizer), scaler.update()): expected those of plain SGD")
+### BEGIN HIDDEN TESTS
+# step t must use lr * factor(t): the scheduler is stepped after each optimizer step, not before
+base = CheckedLinear(5, 3)
+reference = sgd_reference(base, loader, lr=0.5, factor=lambda t: 1.0 / (1 + t))
+model = copy.deepcopy(base)
+opt = torch.optim.SGD(model.parameters(), lr=0.5)
+sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0 / (1 + t))
+train_one_epoch(model, unmoved_batches(loader), opt, checked_ce, torch.device("cpu"), scheduler=sched)
+for p, r in zip(model.parameters(), reference.parameters()):
+    assert_close(p, r, rtol=1e-5, atol=1e-6,
+                 what="weights with a decaying LambdaLR schedule (step t must use the rate of step t: "
+                      "call scheduler.step() after optimizer.step())")
+train_one_epoch(model, unmoved_batches(loader), opt, checked_ce, torch.device("cpu"), scheduler=sched)
+assert sched.last_epoch == 8, f"after two epochs of 4 batches: 8 scheduler steps, got {sched.last_epoch}"
+
+# A GradScaler with clipping. Forgetting unscale_ clips the scaled gradients (the update shrinks 4096-fold).
 g = torch.Generator().manual_seed(4)
 xc, yc = 4.0 * torch.randn(12, 5, generator=g), torch.randint(0, 3, (12,), generator=g)
 loader_c = DataLoader(TensorDataset(xc, yc), batch_size=4, shuffle=False)
-base = nn.Linear(5, 3)
+base = CheckedLinear(5, 3)
 with torch.no_grad():
     base.weight.copy_(3.0 * torch.randn(3, 5, generator=g))
 for max_norm in (0.5, None):
     reference = sgd_reference(base, loader_c, lr=0.5, max_norm=max_norm)
     model = copy.deepcopy(base)
     scaler = CountingScaler()
-    train_one_epoch(model, loader_c, torch.optim.SGD(model.parameters(), lr=0.5), F.cross_entropy,
+    train_one_epoch(model, unmoved_batches(loader_c), torch.optim.SGD(model.parameters(), lr=0.5), checked_ce,
                     torch.device("cpu"), max_grad_norm=max_norm, scaler=scaler)
     assert scaler.calls.count("step") == 3 and scaler.calls.count("update") == 3, \
         f"with a scaler, call scaler.step(optimizer) and scaler.update() once per batch; calls were {scaler.calls}"
-    # atol 1e-3 also accepts a loop that autocasts to float16 on the CPU
     for p, r in zip(model.parameters(), reference.parameters()):
         assert_close(p, r, rtol=1e-3, atol=1e-3,
-                     what=f"weights with an enabled GradScaler, max_grad_norm={max_norm} (unscale_ before clipping)")
+                     what="weights with an enabled GradScaler and clipping "
+                          + ("on (call scaler.unscale_(optimizer) before clipping)" if max_norm else "off"))
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -585,6 +740,7 @@ for max_norm in (0.5, None):
 # Write `evaluate(model, loader, loss_fn, device)`. It returns the same `{"loss", "accuracy"}`
 # per-sample averages as `train_one_epoch`, as Python floats, and:
 #
+# - moves each batch to `device`, as `train_one_epoch` does;
 # - runs the model in eval mode (`model.eval()`);
 # - records no graph: wrap the loop in `torch.no_grad()` or `torch.inference_mode()`;
 # - never calls `backward()` or changes a weight.
@@ -611,7 +767,23 @@ def evaluate(model: nn.Module, loader, loss_fn, device: torch.device) -> dict:
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_evaluate", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-# Eval mode, no graph, no gradients, per-sample averages.
+# Visible: eval mode, no graph, no gradients and no backward() call (it is made to raise), Python floats,
+# the per-sample loss over batches of 4, 4 and 2, and every batch moved to `device` (the loader marks
+# its batches; the model and the loss below fail on a batch that never went through .to(device)).
+class CheckedLinear(nn.Linear):
+    """nn.Linear that fails when its input is a batch that was never moved to `device`."""
+
+    def forward(self, h):
+        assert_moved(h, what="evaluate: the input x")
+        return super().forward(h)
+
+
+def checked_ce(logits, targets):
+    """F.cross_entropy that fails when the targets were never moved to `device`."""
+    assert_moved(targets, what="evaluate: the targets y")
+    return F.cross_entropy(logits, targets)
+
+
 class Probe(nn.Module):
     """Passes its input through and records (self.training, grad enabled) at every call."""
 
@@ -624,43 +796,49 @@ class Probe(nn.Module):
         return h
 
 
+def run_evaluate(model, loader, loss_fn=checked_ce):
+    with forbidden(torch.Tensor.backward, torch.autograd.backward, what="evaluate (it must never call backward())"):
+        return evaluate(model, unmoved_batches(loader), loss_fn, torch.device("cpu"))
+
+
 g = torch.Generator().manual_seed(5)
 x, y = torch.randn(10, 5, generator=g), torch.randint(0, 3, (10,), generator=g)
-model = nn.Sequential(nn.Linear(5, 3), Probe())
+model = nn.Sequential(CheckedLinear(5, 3), Probe())
 model.train()  # evaluate must switch to eval mode itself
-stats = evaluate(model, DataLoader(TensorDataset(x, y), batch_size=4), nn.CrossEntropyLoss(), torch.device("cpu"))
+stats = run_evaluate(model, DataLoader(TensorDataset(x, y), batch_size=4))
 assert isinstance(stats, dict) and {"loss", "accuracy"} <= set(stats), \
     f"evaluate must return a dict with keys 'loss' and 'accuracy', got {stats!r}"
 for key in ("loss", "accuracy"):
-    assert isinstance(stats[key], float), f"stats[{key!r}] must be a Python float, got {type(stats[key]).__name__}"
+    assert_python_float(stats[key], what=f"evaluate(...)[{key!r}]")
 seen = model[1].seen
 assert seen and not any(training for training, _ in seen), "evaluate must run the model in eval mode (model.eval())"
 assert not any(grad for _, grad in seen), \
     "evaluate recorded an autograd graph: run the loop under torch.no_grad() (or torch.inference_mode())"
 assert all(p.grad is None for p in model.parameters()), "evaluate must not compute gradients"
-### BEGIN HIDDEN TESTS
 with torch.no_grad():
     expected_logits = model[0](x)
 assert_close(stats["loss"], F.cross_entropy(expected_logits, y).item(), rtol=1e-5, atol=1e-6,
              what="evaluate loss (per-sample mean over 10 samples in batches of 4, 4, 2)")
+### BEGIN HIDDEN TESTS
 assert_close(stats["accuracy"], (expected_logits.argmax(-1) == y).float().mean().item(), rtol=0, atol=1e-6,
-             what="evaluate accuracy (per sample)")
+             what="evaluate accuracy (correct samples over all samples)")
 
-# the ragged identity example: loss 1.120 and accuracy 0.4 per sample (the batch means give 1.153 and 1/3)
+# the ragged identity example: per-sample loss and accuracy differ from the means of the batch means
 xi = torch.tensor([[4.0, 0.0]] * 4 + [[2.0, 0.0]] * 4 + [[0.0, 1.0]] * 2)
 yi = torch.tensor([0] * 4 + [1] * 4 + [0] * 2)
-identity = nn.Linear(2, 2, bias=False)
+identity = CheckedLinear(2, 2, bias=False)
 with torch.no_grad():
     identity.weight.copy_(torch.eye(2))
-si = evaluate(identity, DataLoader(TensorDataset(xi, yi), batch_size=4), F.cross_entropy, torch.device("cpu"))
+si = run_evaluate(identity, DataLoader(TensorDataset(xi, yi), batch_size=4))
 assert_close(si["loss"], F.cross_entropy(xi, yi).item(), rtol=1e-5, atol=1e-6,
-             what="evaluate loss with batches of 4, 4 and 2 (per-sample mean)")
-assert_close(si["accuracy"], 0.4, rtol=0, atol=1e-6, what="evaluate accuracy with batches of 4, 4 and 2 (4 of 10 correct)")
+             what="evaluate loss with a smaller last batch (per-sample mean, not the mean of batch means)")
+assert_close(si["accuracy"], 0.4, rtol=0, atol=1e-6,
+             what="evaluate accuracy with a smaller last batch (correct samples over all samples)")
 
 # dropout off and BatchNorm's running statistics used and left untouched; nothing changes
 g = torch.Generator().manual_seed(6)
 xb, yb = torch.randn(10, 5, generator=g), torch.randint(0, 3, (10,), generator=g)
-net = nn.Sequential(nn.Linear(5, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 3))
+net = nn.Sequential(CheckedLinear(5, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 3))
 with torch.no_grad():
     net[1].running_mean.normal_(generator=g)
 net.train()
@@ -668,8 +846,8 @@ state = copy.deepcopy(net.state_dict())
 ref = copy.deepcopy(net).eval()
 with torch.no_grad():
     ref_logits = ref(xb)
-r1 = evaluate(net, DataLoader(TensorDataset(xb, yb), batch_size=4), F.cross_entropy, torch.device("cpu"))
-r2 = evaluate(net, DataLoader(TensorDataset(xb, yb), batch_size=4), F.cross_entropy, torch.device("cpu"))
+r1 = run_evaluate(net, DataLoader(TensorDataset(xb, yb), batch_size=4))
+r2 = run_evaluate(net, DataLoader(TensorDataset(xb, yb), batch_size=4))
 for k, v in state.items():
     assert torch.equal(net.state_dict()[k], v), f"evaluate changed {k!r}: it must leave weights and BatchNorm statistics alone"
 assert_close(r1["loss"], F.cross_entropy(ref_logits, yb).item(), rtol=1e-5, atol=1e-6,
@@ -686,7 +864,9 @@ assert all(p.grad is None for p in net.parameters()), "evaluate must not compute
 #
 # - **Checkpoint the best.** After epoch $e$ with validation loss $v_e$, save the weights only
 #   when $v_e < \min_{k<e} v_k$ (a strict improvement). The file then always holds the best model
-#   so far, whatever happens later (a crash, a divergence, overfitting).
+#   so far, whatever happens later (a crash, a divergence, overfitting). Selecting on the validation
+#   accuracy instead (save when it strictly rises) is just as common when accuracy is what you ship;
+#   either way, log both splits every epoch, so the curves show when the two part.
 # - **Early stopping with patience $P$.** Count the epochs since the last improvement; stop
 #   as soon as that count reaches $P$. If the best epoch is $e^*$ and nothing beats it, training
 #   ends after epoch $e^* + P$: exactly $P$ epochs without improvement were tried.
@@ -726,14 +906,15 @@ with tempfile.TemporaryDirectory() as tmp:
 #
 # - each epoch: your `train_one_epoch` (no clipping, scaler or scheduler: `fit` does not take them), then your `evaluate`
 #   on `val_loader`;
-# - append `{"train_loss", "train_accuracy", "val_loss", "val_accuracy"}` (floats) to the history, one dict per
-#   epoch that ran, and return the list;
+# - append `{"train_loss", "train_accuracy", "val_loss", "val_accuracy"}` (Python floats, as your two functions
+#   return them) to the history, one dict per epoch that ran, and return the list (extra keys are fine);
 # - with `checkpoint_path`, save `model.state_dict()` to it with `torch.save` whenever `val_loss` is strictly
 #   lower than every earlier epoch's (the first epoch always counts as an improvement). The file must hold
 #   exactly the state dict, so `model.load_state_dict(torch.load(checkpoint_path, weights_only=True))` works;
 # - with `patience`, stop after `patience` consecutive epochs without improvement; `None` runs all `epochs`.
 #
-# Whether the model ends with the last or the best weights is up to you; the tests read the file.
+# Whether the model ends with the last or the best weights is up to you; the tests read the file. So is
+# anything else you log: evaluating the training set as well, say, changes nothing the tests look at.
 
 # %% nbgrader={"grade": false, "grade_id": "fit", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def fit(model: nn.Module, train_loader, val_loader, optimizer: torch.optim.Optimizer, loss_fn, device: torch.device,
@@ -760,25 +941,42 @@ def fit(model: nn.Module, train_loader, val_loader, optimizer: torch.optim.Optim
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_fit_history", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# One dict per epoch, with the right numbers under the right keys.
+# Visible: one dict per epoch, the right numbers under the right keys, every value a Python float, and
+# every batch moved to `device` (the loaders mark their batches; the model and the loss below fail on
+# a batch that never went through .to(device)).
 # The identity model with lr = 0 never changes, so every epoch's numbers are known exactly.
+class CheckedLinear(nn.Linear):
+    """nn.Linear that fails when its input is a batch that was never moved to `device`."""
+
+    def forward(self, h):
+        assert_moved(h, what="fit: the input x")
+        return super().forward(h)
+
+
+def checked_ce(logits, targets):
+    """F.cross_entropy that fails when the targets were never moved to `device`."""
+    assert_moved(targets, what="fit: the targets y")
+    return F.cross_entropy(logits, targets)
+
+
 x_train = torch.tensor([[4.0, 0.0]] * 4 + [[2.0, 0.0]] * 4 + [[0.0, 1.0]] * 2)
 y_train = torch.tensor([0] * 4 + [1] * 4 + [0] * 2)
 x_val = torch.tensor([[1.0, 0.0]] * 3 + [[0.0, 3.0]] * 2)
 y_val = torch.tensor([0, 0, 0, 0, 1])
-model = nn.Linear(2, 2, bias=False)
+model = CheckedLinear(2, 2, bias=False)
 with torch.no_grad():
     model.weight.copy_(torch.eye(2))
-train_loader = DataLoader(TensorDataset(x_train, y_train), batch_size=4)
-val_loader = DataLoader(TensorDataset(x_val, y_val), batch_size=2)
-history = fit(model, train_loader, val_loader, torch.optim.SGD(model.parameters(), lr=0.0), nn.CrossEntropyLoss(),
+train_loader = unmoved_batches(DataLoader(TensorDataset(x_train, y_train), batch_size=4))
+val_loader = unmoved_batches(DataLoader(TensorDataset(x_val, y_val), batch_size=2))
+history = fit(model, train_loader, val_loader, torch.optim.SGD(model.parameters(), lr=0.0), checked_ce,
               torch.device("cpu"), 3)
 assert isinstance(history, list) and len(history) == 3, \
     f"fit(..., epochs=3) must return a list of 3 dicts, got {type(history).__name__} of length {len(history)}"
 keys = {"train_loss", "train_accuracy", "val_loss", "val_accuracy"}
 for h in history:
     assert isinstance(h, dict) and keys <= set(h), f"every history entry needs the keys {sorted(keys)}, got {h!r}"
-    assert all(isinstance(h[k], float) for k in keys), f"history values must be Python floats, got {h!r}"
+    for k in sorted(keys):
+        assert_python_float(h[k], what=f"history entry {k!r}")
 expected = {"train_loss": F.cross_entropy(x_train, y_train).item(), "train_accuracy": 0.4,
             "val_loss": F.cross_entropy(x_val, y_val).item(), "val_accuracy": 0.8}
 for k, v in expected.items():
@@ -786,7 +984,7 @@ for k, v in expected.items():
 ### BEGIN HIDDEN TESTS
 for h in history:
     for k, v in expected.items():
-        assert_close(h[k], v, rtol=1e-5, atol=1e-6, what=f"history entry {k!r} (lr = 0: the same every epoch)")
+        assert_close(h[k], v, rtol=1e-5, atol=1e-6, what=f"history entry {k!r} (the model never changes: the same every epoch)")
 
 
 # Modes across epochs: every training forward in train mode with autograd on, every validation
@@ -802,12 +1000,13 @@ class Probe(nn.Module):
         return h
 
 
-probe_model = nn.Sequential(nn.Linear(2, 2), Probe())
-fit(probe_model, train_loader, val_loader, torch.optim.SGD(probe_model.parameters(), lr=0.1), F.cross_entropy,
+probe_model = nn.Sequential(CheckedLinear(2, 2), Probe())
+fit(probe_model, train_loader, val_loader, torch.optim.SGD(probe_model.parameters(), lr=0.1), checked_ce,
     torch.device("cpu"), 3)
 seen = probe_model[1].seen
 training_calls = [mode for mode, grad in seen if grad]
-assert len(training_calls) == 3 * 3, f"expected 3 epochs x 3 training batches = 9 forward passes with autograd, got {len(training_calls)}"
+assert len(training_calls) == 3 * 3, \
+    f"expected one training forward pass with autograd per training batch and epoch, got {len(training_calls)}"
 assert all(training_calls), "a training epoch after the first ran in eval mode: the model must be back in train mode for training"
 assert not any(mode for mode, grad in seen if not grad), "validation must run in eval mode"
 
@@ -815,21 +1014,36 @@ assert not any(mode for mode, grad in seen if not grad), "validation must run in
 train_digits, val_digits = digits_loaders(batch_size=64, seed=0)
 with torch.random.fork_rng(devices=[]):
     torch.manual_seed(0)
-    mlp = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
-hist = fit(mlp, train_digits, val_digits, torch.optim.Adam(mlp.parameters(), lr=1e-2), nn.CrossEntropyLoss(),
-           torch.device("cpu"), 4)
-assert len(hist) == 4, f"fit(..., epochs=4) ran {len(hist)} epochs"
+    mlp = nn.Sequential(CheckedLinear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+hist = fit(mlp, unmoved_batches(train_digits), unmoved_batches(val_digits), torch.optim.Adam(mlp.parameters(), lr=1e-2),
+           checked_ce, torch.device("cpu"), 4)
+assert len(hist) == 4, f"without patience fit must run every epoch it is asked for; it ran {len(hist)}"
 assert hist[-1]["train_loss"] < 0.5 * hist[0]["train_loss"], \
     f"the training loss on the digits should fall by half, got {[round(h['train_loss'], 3) for h in hist]}"
 assert hist[-1]["val_accuracy"] > 0.9, f"validation accuracy on the digits should exceed 0.9, got {hist[-1]['val_accuracy']:.3f}"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_fit_checkpoint", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# The checkpoint holds the weights of the best validation epoch, not the last.
-# Every training label is 1, so SGD keeps raising the class-1 logit; 70 % of the validation labels are 1,
-# so the validation loss is lowest at a finite logit margin (ln(7/3)) and rises once training passes it.
+# Visible: the checkpoint is model.state_dict() and holds the weights of the best validation epoch,
+# not the last. Every training label is 1, so SGD keeps raising the class-1 logit; 70 % of the
+# validation labels are 1, so the validation loss is lowest at a finite logit margin (ln(7/3)) and
+# rises once training passes it. (The batches must be moved to `device`, as above.)
+class CheckedLinear(nn.Linear):
+    """nn.Linear that fails when its input is a batch that was never moved to `device`."""
+
+    def forward(self, h):
+        assert_moved(h, what="fit: the input x")
+        return super().forward(h)
+
+
+def checked_ce(logits, targets):
+    """F.cross_entropy that fails when the targets were never moved to `device`."""
+    assert_moved(targets, what="fit: the targets y")
+    return F.cross_entropy(logits, targets)
+
+
 def u_shaped_problem():
-    model = nn.Linear(1, 2, bias=False)
+    model = CheckedLinear(1, 2, bias=False)
     with torch.no_grad():
         model.weight.zero_()
     train_loader = DataLoader(TensorDataset(torch.ones(8, 1), torch.ones(8, dtype=torch.long)), batch_size=4)
@@ -852,24 +1066,30 @@ def reference_run(model, train_loader, val_loader, lr, epochs):
     return weights, val_losses
 
 
+def fit_and_load(model, train_loader, val_loader, epochs, **kwargs):
+    """Runs fit on marked loaders with a checkpoint file; returns (history, the loaded checkpoint)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "best.pt")
+        history = fit(model, unmoved_batches(train_loader), unmoved_batches(val_loader),
+                      torch.optim.SGD(model.parameters(), lr=0.25), checked_ce, torch.device("cpu"), epochs,
+                      checkpoint_path=path, **kwargs)
+        assert os.path.exists(path), "fit(..., checkpoint_path=path) must write a checkpoint to path"
+        return history, torch.load(path, weights_only=True)
+
+
 model, train_loader, val_loader = u_shaped_problem()
 ref_weights, ref_val = reference_run(model, train_loader, val_loader, lr=0.25, epochs=5)
 best = min(range(5), key=lambda e: ref_val[e])
 assert 0 < best < 4, "test fixture: the best epoch should be in the middle"
-with tempfile.TemporaryDirectory() as tmp:
-    path = os.path.join(tmp, "best.pt")
-    history = fit(model, train_loader, val_loader, torch.optim.SGD(model.parameters(), lr=0.25), F.cross_entropy,
-                  torch.device("cpu"), 5, checkpoint_path=path)
-    assert os.path.exists(path), "fit(..., checkpoint_path=path) must write a checkpoint to path"
-    saved = torch.load(path, weights_only=True)
+history, saved = fit_and_load(model, train_loader, val_loader, 5)
 assert isinstance(saved, dict) and set(saved) == {"weight"}, \
     f"the checkpoint must be model.state_dict() (keys ['weight']), got {type(saved).__name__}"
 assert_close(saved["weight"], ref_weights[best], rtol=1e-5, atol=1e-6,
              what=f"checkpointed weights (expected those of epoch {best}, the lowest validation loss, not the last epoch)")
 ### BEGIN HIDDEN TESTS
-assert len(history) == 5, f"without patience all 5 epochs run, got {len(history)}"
+assert len(history) == 5, f"without patience every epoch runs: expected 5, got {len(history)}"
 assert_close(torch.tensor([h["val_loss"] for h in history]), torch.tensor(ref_val), rtol=1e-5, atol=1e-6,
-             what="val_loss per epoch (per-sample mean over validation batches of 4, 4, 2)")
+             what="val_loss per epoch (per-sample mean over the validation batches)")
 fresh = nn.Linear(1, 2, bias=False)
 fresh.load_state_dict(saved)
 
@@ -878,11 +1098,7 @@ model, train_loader, _ = u_shaped_problem()
 val_all_ones = DataLoader(TensorDataset(torch.ones(6, 1), torch.ones(6, dtype=torch.long)), batch_size=4)
 ref_weights, ref_val = reference_run(model, train_loader, val_all_ones, lr=0.25, epochs=3)
 assert ref_val[0] > ref_val[1] > ref_val[2], "test fixture: validation loss should fall every epoch"
-with tempfile.TemporaryDirectory() as tmp:
-    path = os.path.join(tmp, "ckpt.pt")
-    fit(model, train_loader, val_all_ones, torch.optim.SGD(model.parameters(), lr=0.25), F.cross_entropy,
-        torch.device("cpu"), 3, checkpoint_path=path)
-    saved = torch.load(path, weights_only=True)
+_, saved = fit_and_load(model, train_loader, val_all_ones, 3)
 assert_close(saved["weight"], ref_weights[2], rtol=1e-5, atol=1e-6,
              what="checkpoint when every epoch improves (expected the last epoch's weights)")
 
@@ -890,54 +1106,49 @@ assert_close(saved["weight"], ref_weights[2], rtol=1e-5, atol=1e-6,
 model, train_loader, val_loader = u_shaped_problem()
 ref_weights, ref_val = reference_run(model, train_loader, val_loader, lr=0.25, epochs=8)
 best = min(range(8), key=lambda e: ref_val[e])
-with tempfile.TemporaryDirectory() as tmp:
-    path = os.path.join(tmp, "ckpt.pt")
-    history = fit(model, train_loader, val_loader, torch.optim.SGD(model.parameters(), lr=0.25), F.cross_entropy,
-                  torch.device("cpu"), 8, checkpoint_path=path, patience=2)
-    saved = torch.load(path, weights_only=True)
-assert len(history) == best + 3, f"best epoch {best}, patience 2: expected {best + 3} epochs, got {len(history)}"
-assert_close(saved["weight"], ref_weights[best], rtol=1e-5, atol=1e-6, what=f"checkpoint with patience (epoch {best})")
-
+history, saved = fit_and_load(model, train_loader, val_loader, 8, patience=2)
+assert len(history) == best + 3, \
+    f"with patience=2 fit must stop two epochs after the best one ({best + 3} epochs); it ran {len(history)}"
+assert_close(saved["weight"], ref_weights[best], rtol=1e-5, atol=1e-6,
+             what="checkpoint after an early stop (expected the best epoch's weights)")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_fit_patience", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# Early stopping. The validation loss follows a script, whatever the model does: the training set is
-# all zeros (so no gradient ever reaches the weights) and counts how often it is read; the validation
-# set reads that count to know the epoch and returns one sample whose loss is script[epoch].
-class CountingZeros(Dataset):
-    def __init__(self, n):
-        self.n, self.reads = n, 0
-
-    def __len__(self):
-        return self.n
-
-    def __getitem__(self, i):
-        self.reads += 1
-        return torch.zeros(1), torch.tensor(1)
+# Visible: early stopping with patience 3, on a validation loss that follows a script.
+# The model's only weight is a clock. A training sample (x = 0) has logits (0, 0 + (clock - clock.detach())):
+# its loss is ln 2 whatever the clock says, and d loss / d clock = -1/2, so SGD with lr = 2 raises the
+# clock by exactly 1 per optimizer step. A validation sample (x = 1) reads the clock, works out how many
+# epochs have been trained, and gets logits (0, margin) whose cross-entropy is script[epoch]. So the
+# validation loss depends only on how much training has happened, whatever else fit does.
+# (The batches must be moved to `device`, as above.)
+def checked_ce(logits, targets):
+    """F.cross_entropy that fails when the targets were never moved to `device`."""
+    assert_moved(targets, what="fit: the targets y")
+    return F.cross_entropy(logits, targets)
 
 
-class ScriptedValidation(Dataset):
-    def __init__(self, train_set, script):
-        self.train_set, self.script = train_set, script
+class ScriptedClock(nn.Module):
+    def __init__(self, script, steps_per_epoch):
+        super().__init__()
+        self.clock = nn.Parameter(torch.zeros(()))
+        self.script, self.steps_per_epoch = script, steps_per_epoch
 
-    def __len__(self):
-        return 1
-
-    def __getitem__(self, i):
-        epoch = self.train_set.reads // len(self.train_set) - 1
+    def forward(self, x):
+        assert_moved(x, what="fit: the input x")
+        epoch = round(self.clock.item()) // self.steps_per_epoch - 1  # epochs fully trained, minus one
         loss = self.script[min(max(epoch, 0), len(self.script) - 1)]
         margin = -math.log(math.expm1(loss))  # cross-entropy of logits (0, margin) with target 1 is `loss`
-        return torch.tensor([margin]), torch.tensor(1)
+        tick = self.clock - self.clock.detach()  # value 0, gradient 1
+        z1 = x[:, 0] * margin + tick
+        return torch.stack([torch.zeros_like(z1), z1], dim=1)
 
 
 def scripted_fit(script, epochs, patience):
-    train_set = CountingZeros(4)
-    model = nn.Linear(1, 2, bias=False)
-    with torch.no_grad():
-        model.weight.copy_(torch.tensor([[0.0], [1.0]]))  # logits (0, x)
-    return fit(model, DataLoader(train_set, batch_size=2), DataLoader(ScriptedValidation(train_set, script)),
-               torch.optim.SGD(model.parameters(), lr=0.1), F.cross_entropy, torch.device("cpu"), epochs,
-               patience=patience)
+    model = ScriptedClock(script, steps_per_epoch=2)
+    train = DataLoader(TensorDataset(torch.zeros(4, 1), torch.ones(4, dtype=torch.long)), batch_size=2)
+    val = DataLoader(TensorDataset(torch.ones(1, 1), torch.ones(1, dtype=torch.long)))
+    return fit(model, unmoved_batches(train), unmoved_batches(val), torch.optim.SGD(model.parameters(), lr=2.0),
+               checked_ce, torch.device("cpu"), epochs, patience=patience)
 
 
 script = [1.0, 0.8, 0.85, 0.6, 0.65, 0.62, 0.61, 0.5, 0.55, 0.56, 0.57, 0.58]
@@ -949,21 +1160,21 @@ assert len(history) == 7, \
     f"best val_loss at epoch 3, patience 3: stop after epoch 6, i.e. 7 epochs; fit ran {len(history)}"
 ### BEGIN HIDDEN TESTS
 n = len(scripted_fit(script, epochs=12, patience=None))
-assert n == 12, f"patience=None must run all 12 epochs, ran {n}"
+assert n == 12, f"patience=None must run every epoch; fit stopped after {n}"
 n = len(scripted_fit(script, epochs=12, patience=20))
-assert n == 12, f"patience=20 never triggers in 12 epochs, but fit ran {n}"
+assert n == 12, f"a patience longer than the run never triggers, so every epoch runs; fit stopped after {n}"
 n = len(scripted_fit(script, epochs=12, patience=1))
-assert n == 3, f"patience=1: epoch 2 does not improve on epoch 1, so 3 epochs run; fit ran {n}"
+assert n == 3, "patience=1 must stop right after the first epoch that does not improve on the best"
 n = len(scripted_fit(script, epochs=12, patience=4))
-assert n == 12, f"patience=4: the counter resets at epoch 7 and reaches only 4 at epoch 11, so 12 epochs run; fit ran {n}"
+assert n == 12, ("the count of epochs without improvement starts again at every improvement: with patience=4 "
+                 "this run never reaches 4 and must run every epoch")
 n = len(scripted_fit([0.5, 0.7, 0.6, 0.9, 0.4], epochs=5, patience=2))
-assert n == 3, f"best at epoch 0 and never beaten, patience 2: 3 epochs; fit ran {n}"
+assert n == 3, "when the first epoch is never beaten, patience=2 stops after epoch 2 (3 epochs)"
 n = len(scripted_fit(script, epochs=5, patience=3))
-assert n == 5, f"fit must stop at `epochs` even while patience has not run out; ran {n} of 5"
+assert n == 5, "fit must stop after `epochs` epochs even while patience has not run out"
 # an equal val_loss is not an improvement (the same input gives bit-identical losses, so these are exact ties)
 n = len(scripted_fit([1.0, 0.8, 0.8, 0.8, 0.7, 0.6], epochs=6, patience=2))
-assert n == 4, (f"an equal val_loss is not an improvement: best 0.8 at epoch 1, epochs 2 and 3 only tie it, "
-                f"so patience 2 stops after epoch 3 (4 epochs); fit ran {n}")
+assert n == 4, "an epoch whose val_loss only equals the best so far is not an improvement (use a strict <)"
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -1072,13 +1283,14 @@ drill_scheduler_steps = 115
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "test_drill", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Visible: drill_epoch_loss is a number and drill_scheduler_steps an integer. The values are checked by the hidden tests.
 assert isinstance(drill_epoch_loss, (int, float)), "drill_epoch_loss should be a number"
 assert isinstance(drill_scheduler_steps, int), "drill_scheduler_steps should be an integer"
 ### BEGIN HIDDEN TESTS
 assert abs(drill_epoch_loss - 1.2) < 1e-6, \
-    f"per sample: (4 * 0.5 + 4 * 1.0 + 2 * 3.0) / 10 = 1.2, got {drill_epoch_loss}"
+    "drill_epoch_loss is not right: weight each batch's mean loss by the number of samples in it"
 assert drill_scheduler_steps == 115, \
-    f"ceil(1438 / 64) = 23 steps per epoch, times 5 epochs = 115, got {drill_scheduler_steps}"
+    "drill_scheduler_steps is not right: count the batches of one epoch (the last, smaller one included), then the epochs"
 ### END HIDDEN TESTS
 
 # %% [markdown]
