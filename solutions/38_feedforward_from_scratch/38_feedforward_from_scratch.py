@@ -10,7 +10,9 @@
 # - initialise the layers explicitly (He for a ReLU layer, Xavier for the output layer);
 # - write the training step in the right order, zero_grad → forward → loss → backward → step, and say
 #   why each step sits where it does;
-# - switch a model between `train()` and `eval()` and tell that apart from `torch.no_grad()`.
+# - switch a model between `train()` and `eval()` and tell that apart from `torch.no_grad()`;
+# - write the textbook variant with `BatchNorm1d`, a shuffled `DataLoader` and `AdamW`, and say what
+#   BatchNorm adds to the `state_dict`.
 #
 # **Runs on a CPU in about 12 s.** Work top to bottom; every `raise NotImplementedError()` is yours to replace.
 
@@ -24,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils import digits_loaders, digits_split, get_device, plot_curves, seed_everything
+from course_utils import digits_loaders, digits_split, get_device, make_spirals, plot_curves, seed_everything
 from course_utils.explorers import Knob, LossCurveExplorer, Task
 from course_utils.testing import assert_between, assert_close, assert_shape, binomial_tolerance
 
@@ -113,9 +115,11 @@ except ValueError as err:
 # a weight variance of $1/(3\, n_\text{in})$. Writing the initialisation yourself makes the choice
 # visible and lets it follow the activation (topic 05 derives both rules):
 #
-# - a layer followed by **ReLU**: He (Kaiming) normal, $W \sim \mathcal{N}(0,\, 2/n_\text{in})$.
-#   ReLU zeroes half of its inputs, and the factor 2 makes up for it, so the size of the activations
-#   stays the same from layer to layer;
+# - a layer followed by **ReLU**: He (Kaiming), a weight variance of $2/n_\text{in}$. ReLU zeroes half
+#   of its inputs, and the factor 2 makes up for it, so the size of the activations stays the same
+#   from layer to layer. `kaiming_normal_(w, nonlinearity="relu")` draws $\mathcal{N}(0,\, 2/n_\text{in})$;
+#   `kaiming_uniform_(w, nonlinearity="relu")` draws $\mathcal{U}\!\left(\pm\sqrt{6/n_\text{in}}\right)$, the
+#   same variance. Either is He initialisation (both use `mode="fan_in"` by default);
 # - the **output** layer, which has no activation after it: Xavier (Glorot) uniform,
 #   $W \sim \mathcal{U}\!\left(\pm\sqrt{6/(n_\text{in} + n_\text{out})}\right)$, a variance of
 #   $2/(n_\text{in} + n_\text{out})$;
@@ -130,6 +134,9 @@ print(f"PyTorch default: weight std {layer.weight.std():.4f}   (1/sqrt(3*256) = 
 nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity="relu")
 nn.init.zeros_(layer.bias)
 print(f"He normal:       weight std {layer.weight.std():.4f}   (sqrt(2/256)    = {math.sqrt(2 / 256):.4f})")
+nn.init.kaiming_uniform_(layer.weight, nonlinearity="relu")
+print(f"He uniform:      weight std {layer.weight.std():.4f}   largest |w| {layer.weight.abs().max():.4f} "
+      f"(bound sqrt(6/256) = {math.sqrt(6 / 256):.4f})")
 
 # %% [markdown]
 # ## Exercise 1 · `FeedForwardNet` (graded)
@@ -147,17 +154,17 @@ print(f"He normal:       weight std {layer.weight.std():.4f}   (sqrt(2/256)    =
 # - Dropout with probability `dropout` acts on the hidden activations (after the ReLU, before `fc2`),
 #   only in training mode. An `nn.Dropout` attribute or `F.dropout(h, p, training=self.training)` both
 #   work. Call `self.fc2(...)` on the dropped-out activations (the tests watch what goes into it).
-# - Initialise explicitly, in `__init__`: `fc1.weight` He normal (mean 0, variance 2 / `in_dim`:
-#   `nn.init.kaiming_normal_` with `nonlinearity="relu"`), `fc2.weight` Xavier uniform
-#   (`nn.init.xavier_uniform_`), both biases zero.
+# - Initialise explicitly, in `__init__`: `fc1.weight` He (mean 0, variance 2 / `in_dim`:
+#   `nn.init.kaiming_normal_` or `nn.init.kaiming_uniform_` with `nonlinearity="relu"`), `fc2.weight`
+#   Xavier uniform (`nn.init.xavier_uniform_`), both biases zero.
 # - `forward(x)` takes `(N, in_dim)` and returns logits `(N, out_dim)`: no activation on the output.
 
 # %% nbgrader={"grade": false, "grade_id": "feedforward_net", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class FeedForwardNet(nn.Module):
     """in_dim -> hidden_dim (ReLU, dropout) -> out_dim logits, with layers ``fc1`` and ``fc2``."""
 
-    ### BEGIN SOLUTION
     def __init__(self, in_dim: int, hidden_dim: int, out_dim: int, dropout: float = 0.0):
+        ### BEGIN SOLUTION
         super().__init__()
         self.fc1 = nn.Linear(in_dim, hidden_dim)
         self.fc2 = nn.Linear(hidden_dim, out_dim)
@@ -166,24 +173,33 @@ class FeedForwardNet(nn.Module):
         nn.init.zeros_(self.fc1.bias)
         nn.init.xavier_uniform_(self.fc2.weight)
         nn.init.zeros_(self.fc2.bias)
+        ### END SOLUTION
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (N, in_dim) -> logits (N, out_dim)."""
+        ### BEGIN SOLUTION
         h = F.relu(self.fc1(x))
         h = self.dropout(h)
         return self.fc2(h)
-    ### END SOLUTION
+        ### END SOLUTION
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_feedforward_structure", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-# Registered layers, the state_dict keys, and a forward pass that uses exactly those parameters.
+# Visible: an nn.Module whose state_dict keys are exactly fc1/fc2 weight and bias, and whose eval-mode
+# output has the right shape and equals fc2(relu(fc1(x))) computed from those registered parameters.
 model = FeedForwardNet(64, 32, 10, dropout=0.2)
 assert isinstance(model, nn.Module), "FeedForwardNet must subclass nn.Module"
 keys = set(model.state_dict())
 expected_keys = {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}
 assert keys == expected_keys, f"state_dict keys should be {sorted(expected_keys)}, got {sorted(keys)}"
 model.eval()
-out = model(torch.randn(5, 64, generator=torch.Generator().manual_seed(0)))
+x = torch.randn(5, 64, generator=torch.Generator().manual_seed(0))
+with torch.no_grad():
+    out = model(x)
+    by_hand = F.linear(F.relu(F.linear(x, model.fc1.weight, model.fc1.bias)), model.fc2.weight, model.fc2.bias)
 assert_shape(out, (5, 10), what="FeedForwardNet(64, 32, 10) output for a batch of 5")
+assert_close(out, by_hand, rtol=1e-5, atol=1e-5,
+             what="eval-mode output vs fc2(relu(fc1(x))) computed from the registered fc1/fc2 parameters")
 ### BEGIN HIDDEN TESTS
 sd = model.state_dict()
 for key, shape in {"fc1.weight": (32, 64), "fc1.bias": (32,), "fc2.weight": (10, 32), "fc2.bias": (10,)}.items():
@@ -221,39 +237,52 @@ with torch.no_grad():
     assert not torch.allclose(model(x), got), "an optimizer step on model.parameters() did not change the model's output"
 # other sizes, and dropout defaults to 0.0
 small = FeedForwardNet(10, 7, 3)
-assert_shape(small.eval()(torch.randn(4, 10, generator=g)), (4, 3), what="FeedForwardNet(10, 7, 3) output")
-assert sum(p.numel() for p in small.parameters()) == 10 * 7 + 7 + 7 * 3 + 3, "FeedForwardNet(10, 7, 3) parameter count"
+assert_shape(small.eval()(torch.randn(4, 10, generator=g)), (4, 3), what="output of a second, smaller FeedForwardNet")
+assert sum(p.numel() for p in small.parameters()) == 10 * 7 + 7 + 7 * 3 + 3, \
+    "parameter count of a second, smaller FeedForwardNet (two weight matrices and two biases)"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_feedforward_init", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# Explicit initialisation: He normal for fc1, Xavier uniform for fc2, zero biases.
+# Visible: zero biases, fc1.weight with He's std sqrt(2 / in_dim), and fc2.weight inside Xavier's uniform
+# bound sqrt(6 / (fan_in + fan_out)) with that distribution's std.
+# Tolerances: 5.3 standard errors, so a correct initialisation fails less than once in a million runs.
+# For n i.i.d. values with variance s² and kurtosis k = E[(w - mean)^4] / s^4, the sample variance has
+# variance about (k - 1) s^4 / n, so the sample std has a relative standard error of about
+# sqrt((k - 1) / (4 n)): sqrt(1 / (2 n)) for a normal (k = 3), sqrt(0.2 / n) for a uniform (k = 9/5).
 model = FeedForwardNet(256, 512, 128)
 assert torch.all(model.fc1.bias == 0) and torch.all(model.fc2.bias == 0), "both biases should be initialised to zero"
-### BEGIN HIDDEN TESTS
-# Tolerances: 5.3 standard errors, so a correct initialisation fails less than once in a million runs.
-# The sample std of n i.i.d. values has a relative standard error of about sqrt(1/(2n)) for a normal
-# and sqrt(0.45/n) for a uniform distribution.
-w1 = model.fc1.weight.detach()
-n1 = w1.numel()
-std1 = math.sqrt(2 / 256)
-assert_between(w1.std().item(), std1 * (1 - 5.3 * math.sqrt(1 / (2 * n1))), std1 * (1 + 5.3 * math.sqrt(1 / (2 * n1))),
-               what="std of fc1.weight (He normal, fan_in: sqrt(2 / in_dim))")
-assert_between(w1.mean().item(), -5.3 * std1 / math.sqrt(n1), 5.3 * std1 / math.sqrt(n1), what="mean of fc1.weight")
-w2 = model.fc2.weight.detach()
-n2 = w2.numel()
+w = model.fc1.weight.detach()
+se = math.sqrt(1 / (2 * w.numel()))  # a uniform He draw has a smaller standard error, so this covers both
+assert_between(w.std().item(), math.sqrt(2 / 256) * (1 - 5.3 * se), math.sqrt(2 / 256) * (1 + 5.3 * se),
+               what="std of fc1.weight for FeedForwardNet(256, 512, 128) (He: sqrt(2 / in_dim))")
+w = model.fc2.weight.detach()
 bound = math.sqrt(6 / (512 + 128))
-assert w2.abs().max().item() <= bound * (1 + 1e-6), \
-    f"fc2.weight should lie in [-{bound:.4f}, {bound:.4f}] (Xavier uniform), found {w2.abs().max().item():.4f}"
-assert w2.abs().max().item() >= 0.99 * bound, "fc2.weight should fill its Xavier uniform range"
-std2 = bound / math.sqrt(3)
-assert_between(w2.std().item(), std2 * (1 - 5.3 * math.sqrt(0.45 / n2)), std2 * (1 + 5.3 * math.sqrt(0.45 / n2)),
+assert w.abs().max().item() <= bound * (1 + 1e-6), \
+    f"fc2.weight should lie inside Xavier's uniform bound sqrt(6 / (512 + 128)) = {bound:.4f}"
+se = math.sqrt(0.2 / w.numel())
+assert_between(w.std().item(), bound / math.sqrt(3) * (1 - 5.3 * se), bound / math.sqrt(3) * (1 + 5.3 * se),
                what="std of fc2.weight (Xavier uniform: sqrt(2 / (fan_in + fan_out)))")
-# a different shape, so fan_in and fan_out cannot be swapped unnoticed
+### BEGIN HIDDEN TESTS
+w1 = model.fc1.weight.detach()
+std1 = math.sqrt(2 / 256)
+assert_between(w1.mean().item(), -5.3 * std1 / math.sqrt(w1.numel()), 5.3 * std1 / math.sqrt(w1.numel()),
+               what="mean of fc1.weight (He: mean 0)")
+w2 = model.fc2.weight.detach()
+assert w2.abs().max().item() >= 0.99 * math.sqrt(6 / (512 + 128)), \
+    "fc2.weight should fill its Xavier uniform range (a uniform draw up to the bound)"
+# other shapes, so fan_in and fan_out cannot be swapped unnoticed
 m2 = FeedForwardNet(1024, 128, 64)
 w = m2.fc1.weight.detach()
 s = math.sqrt(2 / 1024)
-assert_between(w.std().item(), s * (1 - 5.3 * math.sqrt(1 / (2 * w.numel()))), s * (1 + 5.3 * math.sqrt(1 / (2 * w.numel()))),
-               what="std of fc1.weight for in_dim=1024 (fan_in is in_dim)")
+se = math.sqrt(1 / (2 * w.numel()))
+assert_between(w.std().item(), s * (1 - 5.3 * se), s * (1 + 5.3 * se),
+               what="std of fc1.weight for a wide input (He uses fan_in, the number of inputs)")
+w = m2.fc2.weight.detach()
+bound = math.sqrt(6 / (128 + 64))
+se = math.sqrt(0.2 / w.numel())
+assert w.abs().max().item() <= bound * (1 + 1e-6), "fc2.weight for a second shape lies outside Xavier's uniform bound"
+assert_between(w.std().item(), bound / math.sqrt(3) * (1 - 5.3 * se), bound / math.sqrt(3) * (1 + 5.3 * se),
+               what="std of fc2.weight for a second shape (Xavier uniform: sqrt(2 / (fan_in + fan_out)))")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_feedforward_dropout", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -269,7 +298,7 @@ assert not torch.equal(model(x), model(x)), "in train mode with dropout=0.5 two 
 m0 = FeedForwardNet(20, 50, 5, dropout=0.0)
 assert_close(m0.train()(x), m0.eval()(x), rtol=1e-6, atol=1e-6, what="dropout=0: train-mode vs eval-mode output")
 # watch what enters fc2: a fraction p of the positive hidden units is zeroed, the rest scaled by 1/(1-p)
-for p in (0.2, 0.7):
+for rate, p in (("a low", 0.2), ("a high", 0.7)):
     m = FeedForwardNet(20, 2000, 5, dropout=p)
     seen = []
     handle = m.fc2.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
@@ -285,10 +314,10 @@ for p in (0.2, 0.7):
     n_alive = int(alive.sum())
     frac = (h_train[alive] == 0).float().mean().item()
     tol = binomial_tolerance(n_alive, p)  # a correct answer falls outside this less than once in a million runs
-    assert_between(frac, p - tol, p + tol, what=f"fraction of active hidden units dropped with dropout={p}")
+    assert_between(frac, p - tol, p + tol, what=f"fraction of active hidden units dropped at {rate} dropout rate")
     kept = alive & (h_train != 0)
     assert_close(h_train[kept], h_eval[kept] / (1 - p), rtol=1e-5, atol=1e-6,
-                 what=f"surviving hidden units with dropout={p} (expected h / (1 - p))")
+                 what=f"surviving hidden units at {rate} dropout rate (expected h / (1 - p))")
     assert torch.equal(h_train[~alive], torch.zeros_like(h_train[~alive])), \
         "hidden units that ReLU zeroed must stay zero: dropout goes after the ReLU"
 ### END HIDDEN TESTS
@@ -347,16 +376,19 @@ with torch.no_grad():
 #
 # - move the model to `device` and create `torch.optim.Adam(model.parameters(), lr=lr)`;
 #   the loss is cross-entropy, `F.cross_entropy(logits, y)` (a mean over the batch);
-# - each epoch, first `model.train()`; then for every batch: move `x` and `y` to `device`, then
-#   zero_grad → forward → loss → backward → step;
+# - each epoch, first `model.train()`; then for every batch: move `x` and `y` to `device`
+#   (`xb.to(device)`; the tests hand you batches that notice whether they were moved, even on the CPU),
+#   then zero_grad → forward → loss → backward → step;
 # - `train_loss` is the average loss **per example** over the epoch: weight each batch's mean loss by
 #   its size, then divide by the number of examples (the last batch may be smaller). Accumulate
 #   `loss.item()`, a plain number: summing the loss tensors would keep every batch's graph alive;
-# - then `model.eval()` and, under `torch.no_grad()`, run the whole `val_loader`: `val_loss` is the
-#   per-example mean cross-entropy and `val_accuracy` the fraction of examples whose arg-max logit is the
-#   label.
+# - then `model.eval()` and, under `torch.no_grad()`, run the whole `val_loader` (its batches moved to
+#   `device` too): `val_loss` is the per-example mean cross-entropy and `val_accuracy` the fraction of
+#   examples whose arg-max logit is the label;
+# - every value in the history is a Python `float` (`.item()`, `float(...)`, or `int / int`), not a tensor.
 #
-# Do not use `course_utils.train_classifier`: it is the course's own loop, for later notebooks.
+# Do not call `course_utils.train_classifier`: it is the course's own loop, for later notebooks, and the
+# tests make it fail while your function runs.
 
 # %% nbgrader={"grade": false, "grade_id": "train_model", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def train_model(model: nn.Module, train_loader, val_loader, *, epochs: int = 5, lr: float = 1e-2,
@@ -392,22 +424,52 @@ def train_model(model: nn.Module, train_loader, val_loader, *, epochs: int = 5, 
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_train_model_learns", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-# train_model trains a reference MLP on the digits and reports what it measured.
-def number(v):
-    """A reported value as a Python float (0-d tensors are accepted too)."""
-    return v.detach().item() if isinstance(v, torch.Tensor) else float(v)
+# Visible: train_model trains an MLP on the digits and returns one dict per epoch whose values are Python
+# floats, with a falling training loss. The loaders hand out batches that notice whether they were moved:
+# the first layer and the loss below fail on a batch that never went through .to(device), and
+# course_utils.train_classifier fails while train_model runs.
+from torch.overrides import TorchFunctionMode
+
+from course_utils import train_classifier
+from course_utils.testing import assert_moved, assert_python_float, forbidden, unmoved_batches
+
+
+class CheckedLinear(nn.Linear):
+    """nn.Linear that fails when its input is a batch that was never moved to `device`."""
+
+    def forward(self, h):
+        assert_moved(h, what="train_model: the input x")
+        return super().forward(h)
+
+
+class TargetsMoved(TorchFunctionMode):
+    """Makes F.cross_entropy (and nn.CrossEntropyLoss) fail on targets that were never moved to `device`."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in (F.cross_entropy, F.nll_loss):
+            assert_moved(args[1] if len(args) > 1 else kwargs.get("target"), what="train_model: the targets y")
+        return func(*args, **kwargs)
+
+
+def run_train_model(model, train_loader, val_loader, **kwargs):
+    """Your train_model on marked loaders, with train_classifier switched off."""
+    with warnings.catch_warnings():  # a harmless warning from your code must not cost points
+        warnings.simplefilter("ignore")
+        with forbidden(train_classifier, what="train_model"), TargetsMoved():
+            return train_model(model, unmoved_batches(train_loader), unmoved_batches(val_loader), **kwargs)
 
 
 torch.manual_seed(0)
 train_loader, val_loader = digits_loaders(batch_size=64, seed=0)
-reference = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
-with warnings.catch_warnings():  # a harmless warning from your code (e.g. float(loss)) must not cost points
-    warnings.simplefilter("ignore")
-    history = train_model(reference, train_loader, val_loader, epochs=5, lr=1e-2, device="cpu")
+reference = nn.Sequential(CheckedLinear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+history = run_train_model(reference, train_loader, val_loader, epochs=5, lr=1e-2, device="cpu")
 assert isinstance(history, list) and len(history) == 5, f"expected a list of 5 dicts (one per epoch), got {history!r}"
-for key in ("train_loss", "val_loss", "val_accuracy"):
-    assert key in history[-1], f"each epoch's dict needs the key {key!r}; got {sorted(history[-1])}"
-assert number(history[-1]["train_loss"]) < number(history[0]["train_loss"]), "the training loss should go down over the epochs"
+for epoch in history:
+    for key in ("train_loss", "val_loss", "val_accuracy"):
+        assert key in epoch, f"each epoch's dict needs the key {key!r}; got {sorted(epoch)}"
+        assert_python_float(epoch[key], what=f"history entry {key!r}")
+assert history[-1]["train_loss"] < history[0]["train_loss"], "the training loss should go down over the epochs"
 ### BEGIN HIDDEN TESTS
 assert not reference.training, "train_model should leave the model in eval mode"
 # the test measures the validation set itself (the model does not change after the last validation)
@@ -417,15 +479,32 @@ with torch.no_grad():
     y_val = torch.cat(ys)
 acc = (logits.argmax(dim=1) == y_val).float().mean().item()
 assert acc >= 0.90, f"a 64-64-10 MLP trained for 5 epochs with Adam(lr=1e-2) should reach >= 90% validation accuracy, got {acc:.3f}"
-assert_close(number(history[-1]["val_accuracy"]), acc, rtol=0, atol=1e-6,
+assert_close(history[-1]["val_accuracy"], acc, rtol=0, atol=1e-6,
              what="history[-1]['val_accuracy'] (fraction correct on val_loader)")
-assert_close(number(history[-1]["val_loss"]), F.cross_entropy(logits, y_val).item(), rtol=1e-5, atol=1e-6,
+assert_close(history[-1]["val_loss"], F.cross_entropy(logits, y_val).item(), rtol=1e-5, atol=1e-6,
              what="history[-1]['val_loss'] (mean cross-entropy per validation example)")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_train_model_mechanics", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-# The mechanics, checked with a spy model and lr=0 (so the weights stay put and every number is predictable):
-# train/eval mode, no_grad in validation, zero_grad, and the per-example train loss.
+# The mechanics, checked with a spy model and lr=0 (so the weights stay put and every number is predictable).
+# Visible: training batches run in train mode with autograd on, validation batches under torch.no_grad(),
+# and every batch is moved to `device` first (the spy and the loss fail on a batch that never went
+# through .to(device)). The hidden tests also check eval mode in validation, zero_grad and the numbers.
+from torch.overrides import TorchFunctionMode
+
+from course_utils.testing import assert_moved, assert_python_float, unmoved_batches
+
+
+class TargetsMoved(TorchFunctionMode):
+    """Makes F.cross_entropy (and nn.CrossEntropyLoss) fail on targets that were never moved to `device`."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in (F.cross_entropy, F.nll_loss):
+            assert_moved(args[1] if len(args) > 1 else kwargs.get("target"), what="train_model: the targets y")
+        return func(*args, **kwargs)
+
+
 class Spy(nn.Module):
     """A linear classifier that records, at each call, which data it saw, its mode, and whether autograd was on."""
 
@@ -435,6 +514,7 @@ class Spy(nn.Module):
         self.calls = []
 
     def forward(self, x):
+        assert_moved(x, what="train_model: the input x")
         source = "val" if bool(x[0, -1] > 0.5) else "train"  # the last feature marks the data set
         self.calls.append((source, self.training, torch.is_grad_enabled()))
         return self.lin(x)
@@ -452,7 +532,8 @@ spy_val = DataLoader(TensorDataset(x_va, y_va), batch_size=8, shuffle=False)
 spy = Spy().eval()  # handed over in eval mode: train_model must switch it to train mode itself
 with warnings.catch_warnings():  # a harmless warning from your code must not cost points
     warnings.simplefilter("ignore")
-    hist = train_model(spy, spy_train, spy_val, epochs=2, lr=0.0, device="cpu")
+    with TargetsMoved():
+        hist = train_model(spy, unmoved_batches(spy_train), unmoved_batches(spy_val), epochs=2, lr=0.0, device="cpu")
 assert len(hist) == 2, f"epochs=2 should give 2 entries, got {len(hist)}"
 graded = [c for c in spy.calls if c[2]]  # forward passes with autograd on
 assert graded and all(src == "train" for src, _, _ in graded), \
@@ -469,18 +550,14 @@ with torch.no_grad():
     full_train_loss = F.cross_entropy(spy.lin(x_tr), y_tr).item()
     val_logits = spy.lin(x_va)
 
-
-def number(v):
-    """A reported value as a Python float (0-d tensors are accepted too)."""
-    return v.detach().item() if isinstance(v, torch.Tensor) else float(v)
-
-
 for epoch in hist:
-    assert_close(number(epoch["train_loss"]), full_train_loss, rtol=1e-5, atol=1e-6,
+    for key in ("train_loss", "val_loss", "val_accuracy"):
+        assert_python_float(epoch[key], what=f"history entry {key!r}")
+    assert_close(epoch["train_loss"], full_train_loss, rtol=1e-5, atol=1e-6,
                  what="train_loss (per-example mean over the epoch: weight each batch's loss by its size)")
-    assert_close(number(epoch["val_loss"]), F.cross_entropy(val_logits, y_va).item(), rtol=1e-5, atol=1e-6,
+    assert_close(epoch["val_loss"], F.cross_entropy(val_logits, y_va).item(), rtol=1e-5, atol=1e-6,
                  what="val_loss (per-example mean over the validation set)")
-    assert_close(number(epoch["val_accuracy"]), (val_logits.argmax(1) == y_va).float().mean().item(), rtol=0, atol=1e-6,
+    assert_close(epoch["val_accuracy"], (val_logits.argmax(1) == y_va).float().mean().item(), rtol=0, atol=1e-6,
                  what="val_accuracy")
 # zero_grad: what is left in .grad is the last batch's gradient (or nothing, if cleared after step)
 last_x, last_y = x_tr[48:], y_tr[48:]
@@ -497,13 +574,16 @@ for name in ("weight", "bias"):
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_feedforward_trains", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# Your network, trained by your loop, on the digits: at least 90% validation accuracy.
+# Your network, trained by your loop, on the digits: the reported validation accuracy is at least 0.90.
+# (The hidden test measures it again on the validation set.)
 train_loader, val_loader = digits_loaders(batch_size=64, seed=0)
 model = FeedForwardNet(64, 128, 10, dropout=0.1)
 with warnings.catch_warnings():  # a harmless warning from your code must not cost points
     warnings.simplefilter("ignore")
     history = train_model(model, train_loader, val_loader, epochs=5, lr=1e-2, device="cpu")
-print(f"validation accuracy after 5 epochs: {float(history[-1]['val_accuracy']):.3f}")
+reported = float(history[-1]["val_accuracy"])
+print(f"validation accuracy after 5 epochs: {reported:.3f}")
+assert reported >= 0.90, f"FeedForwardNet(64, 128, 10) trained by train_model should reach 0.90 validation accuracy, got {reported:.3f}"
 ### BEGIN HIDDEN TESTS
 model.eval()
 with torch.no_grad():
@@ -527,6 +607,82 @@ print(f"final: train loss {history[-1]['train_loss']:.3f}, val loss {history[-1]
       f"val accuracy {history[-1]['val_accuracy']:.3f}")
 plot_curves({"train": [h["train_loss"] for h in history], "validation": [h["val_loss"] for h in history]},
             xlabel="epoch", ylabel="cross-entropy (nats)", title="FeedForwardNet on the digits", logy=True);
+
+# %% [markdown]
+# ## 6. The textbook recipe: BatchNorm, a shuffled `DataLoader`, AdamW
+#
+# The version of this network you will most often be asked to write adds a `BatchNorm1d` between
+# `fc1` and the ReLU: fc1 → BatchNorm1d → ReLU → Dropout → fc2, returning logits. Four details:
+#
+# - **BatchNorm registers buffers** (`running_mean`, `running_var`, `num_batches_tracked`): they are
+#   in the `state_dict` and move with `.to(device)`, but they are not parameters, so the optimizer
+#   never sees them. Like dropout, BatchNorm reads the `training` flag, so the mode switches matter
+#   twice. (`fc1`'s bias is now redundant: BatchNorm subtracts the mean, bias included, and its own
+#   shift takes over; `bias=False` is common.)
+# - **Data.** Tensors in memory become a `TensorDataset(x, y)`, and `DataLoader(dataset, batch_size=64,
+#   shuffle=True)` draws a new order every epoch; a `torch.Generator` passed as `generator=` makes that
+#   order repeatable.
+# - **Two classes, two logits.** `nn.CrossEntropyLoss` on 2 logits is binary logistic regression on
+#   their difference: the softmax of $(z_0, z_1)$ gives class 1 the probability $\sigma(z_1 - z_0)$.
+# - **Optimizer.** `torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)`: Adam with the
+#   weight decay applied to the weights directly instead of added to the gradient (topic 07). Build it
+#   **after** `model.to(device)`: it keeps references to the parameter tensors. `Module.to` happens to
+#   move them in place, so the other order usually works, but anything that replaces a parameter
+#   leaves the optimizer updating a tensor the model no longer uses.
+#
+# The loop is the training half of your `train_model`, with AdamW, an `nn.CrossEntropyLoss` module and
+# one more line, `clip_grad_norm_` between `backward()` and `step()` (topic 31); the data are two
+# interleaved spirals, and the validation accuracy is measured every 10 epochs.
+
+# %%
+class FeedForwardBN(nn.Module):
+    """fc1 -> BatchNorm1d -> ReLU -> Dropout -> fc2, returning logits."""
+
+    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int, dropout: float = 0.1):
+        super().__init__()
+        self.fc1 = nn.Linear(in_dim, hidden_dim)
+        self.bn = nn.BatchNorm1d(hidden_dim)
+        self.dropout = nn.Dropout(dropout)
+        self.fc2 = nn.Linear(hidden_dim, out_dim)
+        nn.init.kaiming_uniform_(self.fc1.weight, nonlinearity="relu")
+        nn.init.zeros_(self.fc1.bias)
+        nn.init.xavier_uniform_(self.fc2.weight)
+        nn.init.zeros_(self.fc2.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.dropout(F.relu(self.bn(self.fc1(x)))))
+
+
+x, y = make_spirals(n_per_class=300, n_classes=2, noise=0.1, turns=0.75, seed=0)
+order = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
+x, y = x[order], y[order]
+x_val, y_val = x[480:].to(device), y[480:].to(device)
+loader = DataLoader(TensorDataset(x[:480], y[:480]), batch_size=64, shuffle=True,
+                    generator=torch.Generator().manual_seed(0))
+
+model = FeedForwardBN(2, 128, 2).to(device)
+optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)  # after .to(device)
+loss_fn = nn.CrossEntropyLoss()
+print("parameters:", [name for name, _ in model.named_parameters()])
+print("state_dict:", list(model.state_dict()))
+
+for epoch in range(30):
+    model.train()
+    total, n = 0.0, 0
+    for xb, yb in loader:
+        xb, yb = xb.to(device), yb.to(device)
+        optimizer.zero_grad()
+        loss = loss_fn(model(xb), yb)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+        optimizer.step()
+        total += loss.item() * len(yb)
+        n += len(yb)
+    if epoch % 10 == 9:
+        model.eval()
+        with torch.no_grad():
+            accuracy = (model(x_val).argmax(dim=1) == y_val).float().mean().item()
+        print(f"epoch {epoch + 1:2d}: train loss {total / n:.3f}, validation accuracy {accuracy:.3f}")
 
 # %% [markdown]
 # ## Explorer
@@ -572,22 +728,35 @@ LossCurveExplorer(
 # 2. `drill_state_dict_entries`: the number of entries in its `state_dict` (a dropout layer has none).
 # 3. `drill_optimizer_steps`: how many times `optimizer.step()` runs in `train_model` for 5 epochs over
 #    the 1,438 training digits with `batch_size=64` (the last, smaller batch is kept).
+# 4. `drill_mlp_params`: the number of parameters of an MLP 20 → 64 → 64 → 3 (three `nn.Linear` layers,
+#    with biases).
+# 5. `drill_bn_state_dict_entries`: the number of entries in the `state_dict` of section 6's
+#    `FeedForwardBN(2, 128, 2)`.
 
 # %% nbgrader={"grade": false, "grade_id": "drill", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 drill_n_params = 9_610
 drill_state_dict_entries = 4
 drill_optimizer_steps = 115
+drill_mlp_params = 5_699
+drill_bn_state_dict_entries = 9
 ### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "test_drill", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-for name in ("drill_n_params", "drill_state_dict_entries", "drill_optimizer_steps"):
+# %% nbgrader={"grade": true, "grade_id": "test_drill", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Visible: every answer is a number. The hidden tests check the values.
+for name in ("drill_n_params", "drill_state_dict_entries", "drill_optimizer_steps", "drill_mlp_params",
+             "drill_bn_state_dict_entries"):
     assert isinstance(globals()[name], (int, float)), f"{name} should be a number"
 ### BEGIN HIDDEN TESTS
-assert abs(drill_n_params - 9610) < 1e-6, f"64*128 + 128 + 128*10 + 10 = 9610, got {drill_n_params}"
+assert abs(drill_n_params - 9610) < 1e-6, "drill_n_params is not right: count both weight matrices and both biases"
 assert abs(drill_state_dict_entries - 4) < 1e-6, \
-    f"fc1.weight, fc1.bias, fc2.weight, fc2.bias: 4 entries, got {drill_state_dict_entries}"
-assert abs(drill_optimizer_steps - 115) < 1e-6, f"5 epochs * ceil(1438 / 64) = 5 * 23 = 115 steps, got {drill_optimizer_steps}"
+    "drill_state_dict_entries is not right: one entry per registered parameter or buffer, and dropout has neither"
+assert abs(drill_optimizer_steps - 115) < 1e-6, \
+    "drill_optimizer_steps is not right: one step per batch, the last, smaller batch included, in every epoch"
+assert abs(drill_mlp_params - 5699) < 1e-6, \
+    "drill_mlp_params is not right: each layer has in_features * out_features weights plus out_features biases"
+assert abs(drill_bn_state_dict_entries - 9) < 1e-6, \
+    "drill_bn_state_dict_entries is not right: BatchNorm adds two parameters and three buffers to the two linear layers"
 ### END HIDDEN TESTS
 
 # %% [markdown]
