@@ -327,7 +327,8 @@ assert torch.equal(xx, xx_before), "the Dropout layer modified its input in plac
 # - if only **linear** layers follow, the eval-mode output equals the ensemble's average output
 #   *exactly*, since $\mathbb{E}[W (m \odot x)/(1-p)] = W x$;
 # - with a **softmax** on top of those linear layers, the eval-mode probabilities are exactly the
-#   ensemble's normalised *geometric* mean, not its arithmetic mean;
+#   ensemble's normalised *geometric* mean (each thinned network weighted by the probability of
+#   its mask), not its arithmetic mean;
 # - with a **nonlinearity** after the dropout (dropout in a hidden layer of a deeper network),
 #   it is only an approximation (Srivastava et al., 2014; Baldi & Sadowski, 2013).
 #
@@ -485,7 +486,7 @@ print(f"std of BatchNorm's output at inference: {out.std(dim=0).mean():.3f}   (1
 #   weights (*attention dropout*) and to each sublayer's output before it is added to the residual
 #   stream. Large language models pretrained on far more data than they can memorise often use
 #   $p = 0$: with no repeated data there is little overfitting to fight.
-# - **Convolutional networks with BatchNorm:** rarely, for the reason of section 4; deep residual
+# - **Convolutional networks with BatchNorm:** rarely, for the reason of section 4; many deep residual
 #   networks use **stochastic depth** (DropPath) instead, which drops whole residual branches at
 #   random, so those blocks become the identity.
 # - **MC dropout:** keeping dropout on at test time and averaging several stochastic passes gives
@@ -530,7 +531,7 @@ LossCurveExplorer(
 #
 # Another layer uses $p = 0.3$.
 #
-# 4. `drill_survivor_scale`: the factor by which its surviving units are multiplied (a number, two decimals are enough).
+# 4. `drill_survivor_scale`: the factor by which its surviving units are multiplied (a number; rounded to two decimals is enough).
 
 # %% nbgrader={"grade": false, "grade_id": "drill", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION

@@ -712,7 +712,7 @@ for b, n in ((0, 7), (1, 3), (2, 5)):
 # | dependent (sequential) steps | $O(L)$ | $O(1)$ |
 # | longest path between two positions | $O(L)$ | $O(1)$ |
 # | compute | $O(L\,d^2)$ | $O(L^2 d)$ (plus $O(L\,d^2)$ for the projections) |
-# | memory, training (kept for the backward pass) | $O(L\,d)$: every $h_t$, for backpropagation through time | $O(L\,d)$ activations plus $O(L^2)$ weights per head |
+# | memory, training (kept for the backward pass) | $O(L\,d)$: every $h_t$, for backpropagation through time | $O(L\,d)$ activations plus $O(L^2)$ weights per head; $O(L\,d)$ in all with a fused kernel |
 # | memory, inference on the whole sequence | $O(d)$: only the current state | $O(L^2)$ per head materialised; $O(L\,d)$ with a fused kernel (FlashAttention) |
 # | memory, generating token by token | $O(d)$ state | $O(L\,d)$ key/value cache |
 #
@@ -896,7 +896,7 @@ AttentionExplorer(
 # %% [markdown]
 # ## 7. PyTorch's attention, and the block around it
 #
-# **`nn.MultiheadAttention(embed_dim, num_heads, dropout=0.0, batch_first=False)`** is the module you
+# **`nn.MultiheadAttention(embed_dim, num_heads, dropout=0.0, ..., batch_first=False)`** is the module you
 # just wrote, plus dropout on the attention weights (in training mode only). It keeps the three input
 # projections fused in one `in_proj_weight` of shape $(3d_\text{model}, d_\text{model})$, takes
 # `(query, key, value)` so that the same module serves cross-attention, and is **sequence-first unless
@@ -907,9 +907,10 @@ AttentionExplorer(
 # **A fused QKV projection** is one `nn.Linear(d_model, 3 * d_model)` whose output is cut in three with
 # `.chunk(3, dim=-1)`: the same parameters as three separate layers, one matrix product instead of three.
 #
-# **`F.scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False)`** computes exercise 1
-# (with `True` = may attend, as here). On a GPU it dispatches to a fused kernel, FlashAttention or the
-# memory-efficient one, when the inputs allow it, and falls back to the plain computation otherwise;
+# **`F.scaled_dot_product_attention(q, k, v, attn_mask=None, ..., is_causal=False)`** computes the output
+# of exercise 1 (not the weights; `True` = may attend, as here). On a GPU it dispatches to a fused
+# kernel, such as FlashAttention or the memory-efficient one, when the inputs allow it, and falls back
+# to the plain computation otherwise;
 # `is_causal=True` applies the causal mask without your having to build one. With `enable_gqa=True` it also does
 # **grouped-query attention (GQA)**: $H$ query heads share $H_{kv} < H$ key/value heads, each key/value
 # head serving $H/H_{kv}$ consecutive query heads; $H_{kv} = 1$ is **multi-query attention (MQA)**. The

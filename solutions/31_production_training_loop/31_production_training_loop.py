@@ -86,10 +86,12 @@ print("after zeroing:", w.grad)
 #   pass, when the stored activations take the most room;
 # - **time**: no kernel fills the gradients with zeros, and the next `backward()` *writes* each
 #   gradient instead of adding it into a tensor of zeros;
-# - **behaviour**: a parameter that receives no gradient in a step (an unused head, a frozen
-#   embedding row) keeps `grad = None`, and `torch.optim` optimizers **skip** such parameters. With
+# - **behaviour**: a parameter that receives no gradient in a step (an unused head, a branch
+#   skipped this step) keeps `grad = None`, and `torch.optim` optimizers **skip** such parameters. With
 #   zero-filled gradients they still step: momentum and Adam's moments keep moving the weight, and
-#   weight decay still shrinks it. Code that reads `p.grad` must then allow for `None`.
+#   weight decay still shrinks it. Code that reads `p.grad` must then allow for `None`. The unit is
+#   the whole parameter: an embedding table that was used at all gets a full gradient, zero in the
+#   rows no token looked up, so momentum and weight decay still move those rows.
 #
 # The cell below uses a weight `b` in the first of three steps only, with SGD and momentum 0.9.
 
@@ -1167,7 +1169,7 @@ n = len(scripted_fit(script, epochs=12, patience=1))
 assert n == 3, "patience=1 must stop right after the first epoch that does not improve on the best"
 n = len(scripted_fit(script, epochs=12, patience=4))
 assert n == 12, ("the count of epochs without improvement starts again at every improvement: with patience=4 "
-                 "this run never reaches 4 and must run every epoch")
+                 "this run reaches 4 only at its last epoch, so every epoch runs")
 n = len(scripted_fit([0.5, 0.7, 0.6, 0.9, 0.4], epochs=5, patience=2))
 assert n == 3, "when the first epoch is never beaten, patience=2 stops after epoch 2 (3 epochs)"
 n = len(scripted_fit(script, epochs=5, patience=3))
