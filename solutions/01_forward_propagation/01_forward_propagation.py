@@ -662,7 +662,7 @@ with torch.no_grad():
 
 # %%
 class TwoLayerNet(nn.Module):
-    """x -> ReLU(x W1^T + b1) -> W2 h + b2."""
+    """x -> h = ReLU(x W1^T + b1) -> h W2^T + b2."""
 
     def __init__(self, n_in: int, n_hidden: int, n_out: int):
         super().__init__()

@@ -238,8 +238,8 @@ print("logits:", tuple(logits.shape), {k: tuple(v.shape) for k, v in cache.items
 # - return a tensor `(N, C)` of the same dtype;
 # - **no autograd**: do not call `.backward()` or `torch.autograd.grad` (the tests make both raise
 #   while your function runs);
-# - it must stay finite and exact for large logits (entries of $\pm 10^4$, in rows whose maxima lie
-#   far apart): `torch.softmax` is stable; a hand-written `exp(z) / exp(z).sum()` is stable only if you
+# - it must stay finite and correct for large logits (entries of $\pm 10^4$, in rows whose maxima lie
+#   far apart): `torch.softmax` is stable; a hand-written `exp(z) / exp(z).sum()` becomes stable once you
 #   subtract **each row's own** maximum first (one maximum for the whole batch leaves some rows with
 #   nothing but underflowed zeros, and $0/0$);
 # - do not modify `logits` in place.
@@ -295,8 +295,11 @@ for n, c in ((1, 10), (32, 3), (64, 10), (3, 17)):
                  what="row sums of dlogits (expected 0: softmax sums to 1)")
 # Logits of +-1e4 in rows whose maxima lie far apart. exp overflows at 710 in float64 (89 in float32),
 # so the naive softmax gives inf/inf = NaN; shifting by one maximum for the whole batch leaves every
-# entry of the other rows below exp(-745), i.e. 0/0 = NaN. Only each row's own maximum works.
-for dtype, rtol, atol in ((torch.float64, 1e-10, 1e-12), (torch.float32, 1e-5, 1e-7)):
+# shifted entry of the other rows far below -745, where exp underflows to 0 in float64 (-104 in float32),
+# i.e. 0/0 = NaN. A shift of each row's own (its maximum, say) works. In float32 a logit near 1e4 is
+# stored to about 1e-3, so a correct answer that shifts by log-sum-exp rather than by an exact entry is
+# off by up to ~1e-3 relative: rtol 2e-3 there.
+for dtype, rtol, atol in ((torch.float64, 1e-10, 1e-12), (torch.float32, 2e-3, 1e-7)):
     big = torch.tensor([[1e4, -1e4, 0.0], [-1e4, 5.0, 4.0], [3e3, 3e3, 3e3], [-1e4, -1e4, -9999.0]], dtype=dtype)
     yb = torch.tensor([1, 2, 0, 2])
     got = _dlogits(big, yb)

@@ -484,9 +484,9 @@ assert_close(mine, ref, rtol=1e-8, atol=1e-10, what="gradient of sum(w * stable_
 
 # %% nbgrader={"grade": true, "grade_id": "test_stable_softmax_stability", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # |x| = 1e4: no NaN and the right answer, for one vector and for two rows whose maxima lie 2e4 apart
-# (each row must be shifted by its own maximum). In float32 a logit near 1e4 is stored to about 1e-3,
-# so a correct answer that shifts by a value other than an exact entry (log-sum-exp, for instance) is
-# off by up to ~1e-3 relative: the row check allows rtol 2e-3.
+# (each row needs its own shift, such as its maximum; one shift for the whole tensor fails). In float32
+# a logit near 1e4 is stored to about 1e-3, so a correct answer that shifts by a value other than an
+# exact entry (log-sum-exp, for instance) is off by up to ~1e-3 relative: the row check allows rtol 2e-3.
 big = torch.tensor([1e4, 0.0, -1e4])
 out = stable_softmax(big, dim=0)
 assert torch.isfinite(out).all(), f"stable_softmax({big.tolist()}) gave {out.tolist()}: subtract the max before exp"
@@ -545,7 +545,8 @@ assert_close(out, torch.softmax(masked, dim=-1), rtol=1e-5, atol=1e-7, what="sta
 # switched off: every name below, as torch.xxx, torch.nn.functional.xxx, torch.special.xxx or a tensor
 # method x.xxx(), with or without a trailing underscore (the in-place forms), and the modules that call them.
 ACTIVATION_NAMES = ("sigmoid tanh relu relu6 leaky_relu rrelu prelu elu selu celu gelu silu mish softplus logsigmoid "
-                    "softsign tanhshrink hardtanh threshold hardsigmoid hardswish glu softmax log_softmax softmin expit")
+                    "softsign tanhshrink hardshrink softshrink hardtanh threshold hardsigmoid hardswish glu softmax "
+                    "log_softmax softmin gumbel_softmax expit")
 BUILTIN_ACTIVATIONS = [getattr(ns, name + suffix) for name in ACTIVATION_NAMES.split() for suffix in ("", "_")
                        for ns in (torch, torch.Tensor, F, torch.special) if hasattr(ns, name + suffix)]
 probe = torch.linspace(-3, 3, 13)
@@ -682,7 +683,8 @@ print(f"{int(dead.sum())} dead units in layer 2; largest |gradient| on their inc
 # and bias receive no gradient at all; it can only come back if the layers below it change its
 # inputs, and in the first layer, whose inputs are the fixed data, death is permanent. (Some units
 # are dead from the start, about one in six per hidden layer here: with only two inputs, some
-# first-layer hyperplanes miss the data altogether.)
+# first-layer hyperplanes miss the data altogether, and some second-layer units have a negative
+# pre-activation for every point.)
 #
 # Remedies: a smaller learning rate or a warm-up, sensible initialisation, normalisation layers
 # that keep pre-activations centred, or an activation whose negative side is not flat. Leaky ReLU
@@ -702,8 +704,9 @@ print(f"{int(dead.sum())} dead units in layer 2; largest |gradient| on their inc
 # with bias-free layers. The tanh form of GELU was proposed as a faster approximation; `F.gelu`'s default is
 # the exact erf form, and the two differ by less than $10^{-3}$.
 #
-# **The modules.** `nn.ReLU()`, `nn.GELU()`, `nn.Sigmoid()` and the rest hold no parameters and no state, so
-# one instance can be reused at several places in a model (unlike `nn.Linear` or `nn.BatchNorm1d`).
+# **The modules.** `nn.ReLU()`, `nn.GELU()`, `nn.Sigmoid()` and most others hold no parameters and no state, so
+# one instance can be reused at several places in a model (unlike `nn.Linear`, `nn.BatchNorm1d`, or `nn.PReLU`,
+# which learns its negative slope).
 # `nn.ReLU(inplace=True)` overwrites its input to save one tensor's memory; that is safe only when nothing
 # else needs the original values (autograd raises an error if the backward pass does).
 #

@@ -469,7 +469,7 @@ plt.show()
 # it cannot create a gradient that has vanished.
 #
 # Clipping matters most for recurrent networks, where the same $W_{hh}$ multiplies the gradient at
-# every time step and exploding gradients are the rule rather than the exception
+# every time step, so a gradient can grow geometrically over a long sequence
 # (Pascanu et al., 2013): a 3-layer LSTM language model such as AWD-LSTM clips the global norm at
 # 0.25. In transformer training, `max_norm=1.0` is the common default.
 #
@@ -479,7 +479,7 @@ plt.show()
 # (log it: a norm that climbs for many steps warns of a blow-up before the loss does), and
 # `error_if_nonfinite=True` turns an `inf` or `nan` gradient into an error instead of a silent
 # multiplication of every gradient by `nan` or 0. `clip_grad_value_` clamps each entry to
-# $[-c, c]$ on its own, which changes the update's direction. To find the operation that first
+# $[-c, c]$ on its own, which can change the update's direction. To find the operation that first
 # produced a `nan` in the backward pass, run it under `torch.autograd.detect_anomaly()` (slow:
 # only while debugging).
 
@@ -542,7 +542,7 @@ with warnings.catch_warnings():
 #   input, which is why Post-LN needs a learning-rate warm-up to train stably (Xiong et al., 2020).
 # - **Pre-LN** transformers (GPT-2 onward, and most large models since) normalise inside the branch,
 #   $x \leftarrow x + F(\operatorname{LayerNorm}(x))$, with one final LayerNorm after the last block:
-#   the skip path is clean, as in your block, and they train with little or no warm-up.
+#   the skip path is clean, as in your block, and they can train with little or no warm-up.
 
 # %% nbgrader={"grade": false, "grade_id": "residual_block", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class ResidualBlock(nn.Module):
@@ -789,10 +789,12 @@ explorer
 #
 # - A model trains with `lr=1e-2`; the loss falls for 200 steps, then turns into `nan`. What is the
 #   likely cause, and what are the fixes?
-#   <details><summary>Answer</summary>A late blow-up: as the weights grow, the gradients (and the
-#   steps) grow with them until one step overshoots and the loss explodes. Log the global gradient
-#   norm to confirm; clip it (<code>max_norm=1.0</code>) and decay the learning rate (for example a
-#   cosine schedule), or lower it.</details>
+#   <details><summary>Answer</summary>Most likely an exploding step: the gradient grew large (a
+#   sharper region of the loss, or an unusual batch), one update overshot, and the loss blew up to
+#   <code>inf</code>, then <code>nan</code>. Log the global gradient norm to confirm (it spikes just
+#   before); clip it (<code>max_norm=1.0</code>) and decay the learning rate (for example a cosine
+#   schedule), or lower it. If the norm stayed small, look for a <code>log(0)</code> or a division
+#   by zero in the loss instead.</details>
 # - What `max_norm` would you put in a new training loop by default, especially for an RNN or a
 #   transformer?
 #   <details><summary>Answer</summary><code>max_norm=1.0</code>, the common default; then look at the

@@ -703,7 +703,8 @@ print(f"orthogonal_ recurrent weight: singular values in [{sv.min().item():.4f},
 #   std of the projections that write into the residual stream by $\sqrt{2 n_\text{layers}}$ (two residual
 #   branches per block), so that the sum of all the branches does not grow with depth.
 # - **Residual networks** can set the last BatchNorm's $\gamma$ of each residual block to 0 (Goyal et al., 2017;
-#   torchvision's `zero_init_residual=True`): every block then starts as the identity.
+#   torchvision's `zero_init_residual=True`): each residual branch then starts at 0, so every block with an
+#   identity shortcut starts as the identity.
 # - **Recurrent weights** are often orthogonal (`nn.init.orthogonal_`): all singular values are 1, so repeated
 #   multiplication by the same matrix neither shrinks nor blows up a vector (topic 10).
 #
