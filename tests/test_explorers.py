@@ -398,6 +398,28 @@ def test_extra_panel_shows_the_probe_series():
     assert len(e.faded_extra_lines[0].get_ydata()) == 2
 
 
+def test_curve_panel_plots_a_curve_computed_from_each_run():
+    from course_utils.explorers import CurvePanel
+
+    def val_by_examples(h):
+        return [s * 64 for s in h.val_steps if s > 0], [v for s, v in zip(h.val_steps, h.val_loss) if s > 0]
+
+    panel = CurvePanel(val_by_examples, xlabel="examples seen", ylabel="val loss", title="t", logx=True)
+    e = _explorer(extra_panel=panel)
+    assert e.last_error is None
+    xs, ys = val_by_examples(e.history)
+    assert list(e.extra_line.get_xdata()) == xs and list(e.extra_line.get_ydata()) == ys
+    assert e.ax_extra.get_xscale() == "log" and e.ax_extra.get_yscale() == "log"
+    assert e.ax_extra.get_xlabel() == "examples seen" and e.ax_extra.get_title() == "t"
+    lo, hi = e.ax_extra.get_xlim()
+    assert lo < min(xs) and hi > max(xs), "the x range follows the data, not a layer count"
+    e.controls["depth"].value = 3
+    assert list(e.faded_extra_lines[0].get_ydata()) == ys, "the previous run stays behind, faded"
+    broken = CurvePanel(lambda h: ([1.0, 2.0], [1.0]), xlabel="x", ylabel="y")
+    e = _explorer(extra_panel=broken)
+    assert isinstance(e.last_error, ValueError) and "same length" in str(e.last_error)
+
+
 def test_unknown_extra_panel_is_reported_with_the_available_keys():
     e = _explorer(extra_panel="act_mean")
     assert isinstance(e.last_error, KeyError) and "init_act_std" in e.status.value

@@ -7,7 +7,8 @@ One job per module:
 - :mod:`~course_utils.explorers.tasks`: ready-made tasks (:func:`digits_mlp_task`,
   :func:`spirals_task`).
 - :mod:`~course_utils.explorers.knobs`: :class:`Knob`, one control per config key.
-- :mod:`~course_utils.explorers.widgets`: :class:`LossCurveExplorer` and its :class:`GridPanel`.
+- :mod:`~course_utils.explorers.widgets`: :class:`LossCurveExplorer` and its right-hand panels
+  (:class:`GridPanel`, :class:`CurvePanel`).
 - :mod:`~course_utils.explorers.attention`: :class:`AttentionExplorer`.
 
 Notebooks import from here (or from :mod:`course_utils`), never from the submodules' private
@@ -42,7 +43,7 @@ from course_utils.explorers.core import (
 )
 from course_utils.explorers.knobs import Knob
 from course_utils.explorers.tasks import digits_mlp_task, spirals_task
-from course_utils.explorers.widgets import DISPLAY_WIDTH_PX, GridPanel, LossCurveExplorer, predicted_class, what_to_try
+from course_utils.explorers.widgets import DISPLAY_WIDTH_PX, CurvePanel, GridPanel, LossCurveExplorer, predicted_class, what_to_try
 
 __all__ = [
     "DISPLAY_WIDTH_PX",
@@ -50,6 +51,7 @@ __all__ = [
     "SCHEDULES",
     "TRAIN_DEFAULTS",
     "AttentionExplorer",
+    "CurvePanel",
     "Data",
     "GridPanel",
     "History",

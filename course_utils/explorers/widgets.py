@@ -27,7 +27,7 @@ from torch import nn
 from course_utils.explorers.core import Data, History, Task, run
 from course_utils.explorers.knobs import Knob, _fmt, _widgets
 
-__all__ = ["DISPLAY_WIDTH_PX", "GridPanel", "LossCurveExplorer", "what_to_try"]
+__all__ = ["DISPLAY_WIDTH_PX", "CurvePanel", "GridPanel", "LossCurveExplorer", "what_to_try"]
 
 #: Width in CSS pixels at which the loss-curve explorer's picture is rendered *and* shown. It is
 #: about the width of a JupyterLab output area; the picture is drawn at exactly this many pixels
@@ -223,6 +223,43 @@ class GridPanel:
 _RECENT_EXPLORERS: deque = deque(maxlen=32)  # for benchmarks: the explorers a notebook created
 
 
+@dataclass(frozen=True)
+class CurvePanel:
+    """A right-hand panel for :class:`LossCurveExplorer` that plots a curve computed from each run.
+
+    Use it when the panel a topic needs is not a per-layer series of the probe: for example the
+    validation loss against training examples seen (topic 32), computed from the run's
+    :class:`History` and its config. The current run is drawn in colour, the faded runs in grey.
+
+    Args:
+        curve: ``history -> (xs, ys)``, two equal-length sequences of floats; called once per
+            run shown at every redraw, so keep it cheap (no training in it). Non-finite ``ys``
+            and, on a log axis, values ``<= 0`` are left off the axis limits.
+        xlabel, ylabel: the panel's axis labels.
+        title: the panel's title (optional).
+        logx, logy: log-scaled axes (default: linear x, log y).
+
+    Raises:
+        ValueError: (when drawn) if ``curve`` returns sequences of different lengths.
+    """
+
+    curve: Callable[[History], tuple[Sequence[float], Sequence[float]]]
+    xlabel: str
+    ylabel: str
+    title: str | None = None
+    logx: bool = False
+    logy: bool = True
+
+    def points(self, history: History) -> tuple[list[float], list[float]]:
+        """``curve(history)`` as two lists of floats, checked for equal length."""
+        xs, ys = self.curve(history)
+        xs, ys = [float(x) for x in xs], [float(y) for y in ys]
+        if len(xs) != len(ys):
+            raise ValueError(f"CurvePanel.curve returned {len(xs)} x values but {len(ys)} y values; "
+                             "return two sequences of the same length")
+        return xs, ys
+
+
 class LossCurveExplorer(_FigureWidget):
     """Retrain ``task`` whenever a control moves, and plot its train and validation loss.
 
@@ -238,10 +275,12 @@ class LossCurveExplorer(_FigureWidget):
         fixed: config values held fixed (merged under the knob values).
         n_faded: how many earlier runs stay on the plot.
         extra_panel: a key of :attr:`History.extras` to plot per layer, a :class:`GridPanel`
-            (an image over a 2-D plane, e.g. a decision boundary), or ``None``.
+            (an image over a 2-D plane, e.g. a decision boundary), a :class:`CurvePanel` (any
+            curve computed from the run's History), or ``None``.
         prompt: a short "predict first" question shown above the plot.
         logy: log-scaled loss axis.
-        extra_logy: log-scaled extra panel (default True: per-layer statistics change geometrically).
+        extra_logy: log-scaled extra panel (default True: per-layer statistics change geometrically);
+            a :class:`CurvePanel` brings its own ``logx``/``logy`` instead.
         dpi: pixels per inch of the figure (6×3.4 inches, 10×3.4 with a right-hand panel);
             default: whatever makes it :data:`DISPLAY_WIDTH_PX` wide, the width it is shown at.
 
@@ -261,7 +300,7 @@ class LossCurveExplorer(_FigureWidget):
     """
 
     def __init__(self, task: Task, knobs: Sequence[Knob] = (), fixed: Mapping[str, Any] | None = None,
-                 *, n_faded: int = 3, extra_panel: str | GridPanel | None = None, prompt: str | None = None,
+                 *, n_faded: int = 3, extra_panel: str | GridPanel | CurvePanel | None = None, prompt: str | None = None,
                  logy: bool = False, extra_logy: bool = True, dpi: float | None = None) -> None:
         self.task = extra_panel.attach(task) if isinstance(extra_panel, GridPanel) else task
         self.knobs = list(knobs)
@@ -318,9 +357,17 @@ class LossCurveExplorer(_FigureWidget):
             self.ax_extra.set_yticks([])
         elif self.ax_extra is not None:
             (self.extra_line,) = self.ax_extra.plot([], [], color="C2", marker="o", label="this run")
-            self.ax_extra.set_xlabel("layer")
-            self.ax_extra.set_ylabel(extra_panel)
-            self.ax_extra.xaxis.set_major_locator(MaxNLocator(integer=True))
+            if isinstance(extra_panel, CurvePanel):
+                self.ax_extra.set(xlabel=extra_panel.xlabel, ylabel=extra_panel.ylabel)
+                if extra_panel.title:
+                    self.ax_extra.set_title(extra_panel.title, fontsize=9)
+                if extra_panel.logx:
+                    self.ax_extra.set_xscale("log")
+                extra_logy = extra_panel.logy
+            else:
+                self.ax_extra.set_xlabel("layer")
+                self.ax_extra.set_ylabel(extra_panel)
+                self.ax_extra.xaxis.set_major_locator(MaxNLocator(integer=True))
             self.extra_note = self.ax_extra.text(0.02, 0.04, "", transform=self.ax_extra.transAxes,
                                                  color="C2", fontsize=9)
             if extra_logy:
@@ -410,6 +457,8 @@ class LossCurveExplorer(_FigureWidget):
     def _extra(self, history: History) -> tuple[list[int], list[float]]:
         if self.extra_panel is None:
             return [], []
+        if isinstance(self.extra_panel, CurvePanel):
+            return self.extra_panel.points(history)
         if self.extra_panel not in history.extras:
             if history.diverged:
                 return [], []  # the after-training probe is skipped for a diverged run
@@ -456,8 +505,17 @@ class LossCurveExplorer(_FigureWidget):
                 line.set_data(oxs, oys)
                 all_e += oys
             finite = [y for y in all_e if math.isfinite(y) and (y > 0 or not self.extra_logy)]
-            n_layers = max([len(xs)] + [len(line.get_xdata()) for line in self.faded_extra_lines])
-            self.ax_extra.set_xlim(0.5, max(1, n_layers) + 0.5)
+            if isinstance(self.extra_panel, CurvePanel):
+                all_x = [x for line in (self.extra_line, *self.faded_extra_lines) for x in line.get_xdata()]
+                all_x = [x for x in all_x if math.isfinite(x) and (x > 0 or not self.extra_panel.logx)]
+                if all_x and self.extra_panel.logx:
+                    self.ax_extra.set_xlim(min(all_x) / 1.5, max(all_x) * 1.5)
+                elif all_x:
+                    pad = 0.03 * (max(all_x) - min(all_x)) or 1.0
+                    self.ax_extra.set_xlim(min(all_x) - pad, max(all_x) + pad)
+            else:
+                n_layers = max([len(xs)] + [len(line.get_xdata()) for line in self.faded_extra_lines])
+                self.ax_extra.set_xlim(0.5, max(1, n_layers) + 0.5)
             if finite:
                 lo, hi = min(finite), max(finite)
                 if self.extra_logy:

@@ -29,7 +29,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from course_utils import digits_split, get_device, make_mlp, seed_everything
-from course_utils.explorers import Knob, LossCurveExplorer, digits_mlp_task, run
+from course_utils.explorers import CurvePanel, Knob, LossCurveExplorer, digits_mlp_task, run
 from course_utils.testing import assert_between, assert_close, assert_python_float, assert_raises
 
 device = get_device()
@@ -802,7 +802,7 @@ def with_linear_scaling(config: dict) -> dict:
 
 
 class BatchSizeExplorer(LossCurveExplorer):
-    """The loss-curve explorer with a linear-scaling switch, and validation loss against examples seen on the right."""
+    """The loss-curve explorer with a linear-scaling switch: its config rescales lr by batch_size / 32."""
 
     def config(self):
         return with_linear_scaling(super().config())
@@ -810,16 +810,11 @@ class BatchSizeExplorer(LossCurveExplorer):
     def extreme_configs(self, limit=64):
         return [with_linear_scaling(c) for c in super().extreme_configs(limit)]
 
-    def _extra(self, history):  # right panel: (examples seen, validation loss), the start left off the log axis
-        points = [(s * history.config["batch_size"], v) for s, v in zip(history.val_steps, history.val_loss) if s > 0]
-        return [p[0] for p in points], [p[1] for p in points]
 
-    def _draw(self):
-        super()._draw()
-        self.ax_extra.set_xscale("log")
-        seen = [x for h in (self.history, *self.faded_histories) for x in self._extra(h)[0]]
-        if seen:
-            self.ax_extra.set_xlim(min(seen) / 1.5, max(seen) * 1.5)
+def val_loss_by_examples_seen(history):
+    """(examples seen, validation loss) of a run, the start left off the log axis."""
+    points = [(s * history.config["batch_size"], v) for s, v in zip(history.val_steps, history.val_loss) if s > 0]
+    return [p[0] for p in points], [p[1] for p in points]
 
 
 batch_task = digits_mlp_task(optimizer="sgd", steps=150, eval_every=10)
@@ -831,13 +826,12 @@ explorer = BatchSizeExplorer(
            Knob.log_slider("lr", 1e-3, 1.0, 0.1, description="lr at batch 32"),
            Knob.toggle("linear_scaling", False, description="linear scaling"),
            Knob.int_slider("warmup_steps", 0, 50, 0, step=10, description="warmup steps")],
-    extra_panel="validation loss",
+    extra_panel=CurvePanel(val_loss_by_examples_seen, xlabel="training examples seen (log scale)",
+                           ylabel="validation loss", title="against examples seen", logx=True),
     logy=True,
     prompt="At lr 0.1, move the batch size from 32 to 256. Is the validation loss per example seen better or "
            "worse? Then switch linear scaling on.",
 )
-explorer.ax_extra.set(xlabel="training examples seen (log scale)", title="against examples seen")
-explorer.update()  # redraw with the new labels
 explorer
 
 # %% [markdown]
