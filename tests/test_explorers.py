@@ -420,6 +420,22 @@ def test_curve_panel_plots_a_curve_computed_from_each_run():
     assert isinstance(e.last_error, ValueError) and "same length" in str(e.last_error)
 
 
+def test_annotate_is_called_after_every_redraw_with_the_run_shown():
+    seen = []
+
+    class Marked(LossCurveExplorer):
+        def annotate(self, history):
+            seen.append(history.config["depth"])
+            if not hasattr(self, "mark"):
+                self.mark = self.ax.axvline(0, color="k")
+            self.mark.set_xdata([len(history.train_loss) / 2] * 2)
+
+    e = Marked(digits_mlp_task(), [Knob.int_slider("depth", 1, 6, 2)], fixed=QUICK)
+    e.controls["depth"].value = 3
+    assert seen == [2, 3] and e.last_error is None
+    assert e.mark.get_xdata()[0] == len(e.history.train_loss) / 2
+
+
 def test_unknown_extra_panel_is_reported_with_the_available_keys():
     e = _explorer(extra_panel="act_mean")
     assert isinstance(e.last_error, KeyError) and "init_act_std" in e.status.value

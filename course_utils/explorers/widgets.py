@@ -523,6 +523,19 @@ class LossCurveExplorer(_FigureWidget):
                 else:
                     pad = 0.05 * (hi - lo) or 0.1 * abs(hi) or 1.0
                     self.ax_extra.set_ylim(lo - pad, hi + pad)
+        self.annotate(h)
+
+    def annotate(self, history: History) -> None:
+        """Draw extra artists for the run shown; called at the end of every redraw.
+
+        The default draws nothing. Override it in a subclass to mark something on the panels
+        (``self.ax``, ``self.ax_extra``), for example the trials of a search on a
+        :class:`GridPanel` (topic 28). Create artists once and update them in place here, as the
+        explorer does with its own lines, so that a retrain stays cheap.
+
+        Args:
+            history: the run now shown (also :attr:`history`).
+        """
 
     def _setting(self) -> str:
         """The knobs' values of the run shown (read from its History, not from the controls)."""
